@@ -1,0 +1,67 @@
+"""The policy interface every agent and baseline in the book implements (chapter 1 onwards).
+
+A policy maps an observation to an action (``act``), may learn from experience (``update``), owns
+its random generator (``seed``) and can be checkpointed (``save``/``load``). Privileged policies,
+such as the oracles, read the simulator's ground truth and are therefore bound to one env.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class Policy:
+    """Base class: act / update / seed / save / load."""
+
+    name: str = "policy"
+    #: the env a privileged policy reads ground truth from (None for ordinary policies)
+    env: Any = None
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng()
+
+    def act(self, observation: np.ndarray) -> Any:
+        """Return the action for ``observation``."""
+        raise NotImplementedError
+
+    def update(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+        """Learn from experience; returns training statistics. Fixed policies learn nothing."""
+        return {}
+
+    def seed(self, seed: int | None = None) -> None:
+        """Reseed the policy's own random generator (exploration, tie-breaking)."""
+        self.rng = np.random.default_rng(seed)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to restore the policy; tensors or numpy arrays."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        expected = set(self.state_dict())
+        if set(state) != expected:
+            raise ValueError(f"{type(self).__name__} checkpoint has keys {sorted(state)}, expected {sorted(expected)}")
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write ``state_dict()`` with ``torch.save`` (numpy arrays are stored as tensors)."""
+        state = {k: torch.as_tensor(v) if isinstance(v, np.ndarray) else v for k, v in self.state_dict().items()}
+        torch.save({"class": type(self).__name__, "state": state}, path)
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        """Restore from ``save``; refuses checkpoints of another class or with other keys/shapes."""
+        payload = torch.load(path, weights_only=True)
+        if not isinstance(payload, dict) or payload.get("class") != type(self).__name__:
+            found = payload.get("class") if isinstance(payload, dict) else type(payload).__name__
+            raise ValueError(f"{path} holds a checkpoint of {found!r}, not of {type(self).__name__!r}")
+        self.load_state_dict(payload["state"])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+def unwrap(env: Any) -> Any:
+    """The base env under any gymnasium wrappers (ground truth is not forwarded by wrappers)."""
+    return getattr(env, "unwrapped", env)

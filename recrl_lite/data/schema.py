@@ -1,0 +1,149 @@
+"""The dataset's schema, and loaders that reject bad data with errors naming file, column and rows.
+
+Introduced in chapter 2. The article's preprocessing read an ``ecommerce_data.csv`` that never
+existed; here every table has a declared schema and is checked on load.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recrl_lite.envs.ecommerce import AGE_MAX, AGE_MIN, GENDERS, LOCATIONS
+
+
+class SchemaError(ValueError):
+    """A table does not match its schema. The message names the file, column and offending rows."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # "int", "float" or "str"
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # True: low itself is not allowed
+    allowed: tuple[str, ...] | None = None
+    unique: bool = False
+    description: str = ""
+
+
+SCHEMAS: dict[str, tuple[Column, ...]] = {
+    "users": (
+        Column("user_id", "int", unique=True, description="public user id (not contiguous)"),
+        Column("age", "int", AGE_MIN, AGE_MAX, description="years"),
+        Column("gender", "str", allowed=GENDERS),
+        Column("location", "str", allowed=LOCATIONS),
+    ),
+    "items": (
+        Column("item_id", "int", unique=True, description="public item id; ascending order = env action index"),
+        Column("category", "str", description="category name"),
+        Column("price", "float", 0.0, None, low_open=True, description="price in currency units"),
+    ),
+    "interactions": (
+        Column("user_id", "int", description="references users.user_id"),
+        Column("item_id", "int", description="references items.item_id"),
+        Column("timestamp", "int", 0, None, description="seconds since the log began"),
+        Column("position", "int", 0, None, description="slot in the slate, 0 = top"),
+        Column("click", "int", 0, 1, description="1 if the recommendation was clicked"),
+        Column("purchase", "int", 0, 1, description="1 if the click led to a purchase"),
+        Column("propensity", "float", 0.0, 1.0, low_open=True, description="behaviour policy's probability of this recommendation"),
+    ),
+}
+
+_MAX_ROWS_SHOWN = 5
+
+
+def _rows(mask: np.ndarray | pd.Series) -> str:
+    rows = np.flatnonzero(np.asarray(mask))
+    shown = ", ".join(str(r) for r in rows[:_MAX_ROWS_SHOWN])
+    more = f" and {rows.size - _MAX_ROWS_SHOWN} more" if rows.size > _MAX_ROWS_SHOWN else ""
+    return f"rows [{shown}]{more}"
+
+
+def validate_table(frame: pd.DataFrame, table: str, source: str | None = None) -> pd.DataFrame:
+    """Check ``frame`` against ``SCHEMAS[table]`` and return it with only the schema's columns, in order.
+
+    Raises :class:`SchemaError` for a missing column, a wrong dtype, NaN, a value out of range or not
+    allowed, or a duplicated id. Rows are 0-based data rows (the CSV header is not counted).
+    """
+    if table not in SCHEMAS:
+        raise ValueError(f"unknown table {table!r}; expected one of {sorted(SCHEMAS)}")
+    where = source or f"{table} table"
+    schema = SCHEMAS[table]
+    missing = [c.name for c in schema if c.name not in frame.columns]
+    if missing:
+        raise SchemaError(f"{where}: missing column(s) {missing}; found {list(frame.columns)}")
+    frame = frame.reset_index(drop=True)
+    for col in schema:
+        values = frame[col.name]
+        nan = values.isna().to_numpy()
+        if nan.any():
+            raise SchemaError(f"{where}: column {col.name!r} has missing values (NaN) in {_rows(nan)}")
+        if col.kind in ("int", "float"):
+            numeric = pd.to_numeric(values, errors="coerce")
+            bad = numeric.isna().to_numpy()
+            if bad.any():
+                raise SchemaError(
+                    f"{where}: column {col.name!r} must be {col.kind}, but {_rows(bad)} are not numbers "
+                    f"(e.g. {values[bad].iloc[0]!r})"
+                )
+            if col.kind == "int":
+                if pd.api.types.is_bool_dtype(values):
+                    numeric = values.astype("int64")
+                elif not pd.api.types.is_integer_dtype(numeric):
+                    frac = (numeric != np.round(numeric)).to_numpy()
+                    raise SchemaError(
+                        f"{where}: column {col.name!r} must be integer, found dtype {values.dtype}"
+                        + (f"; non-integral values in {_rows(frac)}" if frac.any() else "")
+                    )
+            else:
+                numeric = numeric.astype("float64")
+            too_low = np.zeros(len(frame), dtype=bool)
+            if col.low is not None:
+                too_low = (numeric <= col.low if col.low_open else numeric < col.low).to_numpy()
+            too_high = (numeric > col.high).to_numpy() if col.high is not None else np.zeros(len(frame), dtype=bool)
+            out = too_low | too_high
+            if out.any():
+                lo = "(" if col.low_open else "["
+                rng = f"{lo}{col.low if col.low is not None else '-inf'}, {col.high if col.high is not None else 'inf'}]"
+                raise SchemaError(f"{where}: column {col.name!r} has values outside {rng} in {_rows(out)}")
+            frame[col.name] = numeric
+        else:
+            if not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
+                raise SchemaError(f"{where}: column {col.name!r} must hold strings, found dtype {values.dtype}")
+            values = values.astype(str)
+            if col.allowed is not None:
+                bad = (~values.isin(col.allowed)).to_numpy()
+                if bad.any():
+                    raise SchemaError(
+                        f"{where}: column {col.name!r} has values not in {list(col.allowed)} in {_rows(bad)} "
+                        f"(e.g. {values[bad].iloc[0]!r})"
+                    )
+            frame[col.name] = values
+        if col.unique:
+            dup = frame[col.name].duplicated(keep=False).to_numpy()
+            if dup.any():
+                raise SchemaError(f"{where}: column {col.name!r} must be unique, but {_rows(dup)} repeat ids")
+    return frame[[c.name for c in schema]]
+
+
+def check_references(interactions: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame, source: str = "interactions") -> None:
+    """Every interaction must name a known user and a known item."""
+    for column, table in (("user_id", users), ("item_id", items)):
+        unknown = (~interactions[column].isin(table[column])).to_numpy()
+        if unknown.any():
+            example = interactions[column].to_numpy()[unknown][0]
+            raise SchemaError(f"{source}: column {column!r} has unknown ids (e.g. {example}) in {_rows(unknown)}")
+
+
+def read_table(path: str | os.PathLike[str], table: str) -> pd.DataFrame:
+    """Read one CSV and validate it against ``SCHEMAS[table]``."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file (expected the {table!r} table)")
+    return validate_table(pd.read_csv(path), table, source=str(path))

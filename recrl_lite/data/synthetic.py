@@ -1,0 +1,133 @@
+"""The dataset the article assumes but never ships, logged from the simulator (chapter 2).
+
+:func:`generate_dataset` lets a known stochastic behaviour policy
+(:class:`~recrl_lite.agents.baselines.SoftmaxBehaviourPolicy`) recommend to simulated users and
+records what happened, with the probability the policy gave each recommendation. Because the data
+come from the simulator, every offline estimate made on them can be checked against the truth.
+
+Tables (see :data:`recrl_lite.data.schema.SCHEMAS`):
+
+- ``users``: ``user_id, age, gender, location``
+- ``items``: ``item_id, category, price`` (ascending ``item_id`` = env action index)
+- ``interactions``: ``user_id, item_id, timestamp, position, click, purchase, propensity``,
+  sorted by ``timestamp``
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from recrl_lite.agents.baselines import SoftmaxBehaviourPolicy
+from recrl_lite.data.schema import check_references, read_table
+from recrl_lite.envs.ecommerce import ECommerceConfig, ECommerceEnv, sample_users
+
+TABLES = ("users", "items", "interactions")
+
+
+@dataclass
+class Dataset:
+    """The three tables of a logged dataset."""
+
+    users: pd.DataFrame
+    items: pd.DataFrame
+    interactions: pd.DataFrame
+
+    def to_csv(self, directory: str | os.PathLike[str]) -> Path:
+        """Write ``users.csv``, ``items.csv`` and ``interactions.csv`` into ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in TABLES:
+            getattr(self, name).to_csv(directory / f"{name}.csv", index=False)
+        return directory
+
+
+def load_dataset(directory: str | os.PathLike[str]) -> Dataset:
+    """Read and validate the three CSV files written by :meth:`Dataset.to_csv`.
+
+    Raises :class:`~recrl_lite.data.schema.SchemaError` naming the file, column and rows of any
+    missing column, wrong dtype, NaN, unknown id or out-of-range value (e.g. a propensity outside (0, 1]).
+    """
+    directory = Path(directory)
+    users, items, interactions = (read_table(directory / f"{name}.csv", name) for name in TABLES)
+    check_references(interactions, users, items, source=str(directory / "interactions.csv"))
+    return Dataset(users, items, interactions)
+
+
+def generate_dataset(
+    n_users: int = 10_000,
+    config: ECommerceConfig | None = None,
+    seed: int = 0,
+    temperature: float = 1.0,
+    epsilon: float = 0.1,
+    n_days: int = 28,
+    progress: bool = False,
+) -> Dataset:
+    """Log ``n_users`` sessions of the softmax behaviour policy on the simulator.
+
+    Sessions start at uniformly random times over ``n_days``; recommendations within a session are
+    20 s plus an exponential(40 s) apart, so a cut-off time gives a temporal train/test split.
+    """
+    config = config or ECommerceConfig()
+    if config.slate_size != 1:
+        raise ValueError(f"generate_dataset logs single recommendations; got slate_size={config.slate_size}")
+    if n_users < 1:
+        raise ValueError(f"n_users must be >= 1, got {n_users}")
+    rng = np.random.default_rng(seed)
+    env = ECommerceEnv(config)
+    catalogue = env.catalogue
+    behaviour = SoftmaxBehaviourPolicy(env, temperature=temperature, epsilon=epsilon, seed=seed)
+    profiles = sample_users(n_users, rng, config, catalogue)
+    user_ids = np.sort(rng.choice(np.arange(100_000, 1_000_000), n_users, replace=False))
+    rng.shuffle(user_ids)
+    starts = rng.integers(0, n_days * 86_400, n_users)
+    gaps = np.cumsum(20 + rng.exponential(40.0, (n_users, config.horizon)).astype(np.int64), axis=1)
+    env_seeds = np.random.SeedSequence(seed).generate_state(n_users)
+    item_ids = catalogue.item_id.tolist()
+
+    log_user, log_item, log_time, log_click, log_buy, log_prop = [], [], [], [], [], []
+    for k in tqdm(range(n_users), desc="logging sessions", disable=not progress, mininterval=1.0):
+        obs, _ = env.reset(seed=int(env_seeds[k]), options={"user": profiles[k]})
+        times = (starts[k] + gaps[k]).tolist()
+        uid = int(user_ids[k])
+        t = 0
+        done = False
+        while not done:
+            action = behaviour.act(obs)
+            obs, _, terminated, truncated, info = env.step(action)
+            log_user.append(uid)
+            log_item.append(item_ids[action])
+            log_time.append(times[t])
+            log_click.append(int(info["click"]))
+            log_buy.append(int(info["purchase"]))
+            log_prop.append(behaviour.last_propensity)
+            t += 1
+            done = terminated or truncated
+
+    users = pd.DataFrame({
+        "user_id": user_ids.astype(np.int64),
+        "age": np.array([p.age for p in profiles], dtype=np.int64),
+        "gender": pd.Series([p.gender for p in profiles], dtype="str"),
+        "location": pd.Series([p.location for p in profiles], dtype="str"),
+    })
+    items = pd.DataFrame({
+        "item_id": catalogue.item_id.astype(np.int64),
+        "category": pd.Series([catalogue.category_names[c] for c in catalogue.category], dtype="str"),
+        "price": catalogue.price.astype(np.float64),
+    })
+    interactions = pd.DataFrame({
+        "user_id": np.array(log_user, dtype=np.int64),
+        "item_id": np.array(log_item, dtype=np.int64),
+        "timestamp": np.array(log_time, dtype=np.int64),
+        "position": np.zeros(len(log_user), dtype=np.int64),
+        "click": np.array(log_click, dtype=np.int64),
+        "purchase": np.array(log_buy, dtype=np.int64),
+        "propensity": np.array(log_prop, dtype=np.float64),
+    })
+    interactions = interactions.sort_values(["timestamp", "user_id"], kind="stable", ignore_index=True)
+    return Dataset(users, items, interactions)

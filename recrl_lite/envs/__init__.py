@@ -1,0 +1,24 @@
+"""Environments: the e-commerce simulator (chapter 1 onwards) and its wrappers."""
+
+from recrl_lite.envs.ecommerce import (
+    Catalogue,
+    ECommerceConfig,
+    ECommerceEnv,
+    ObservationLayout,
+    UserProfile,
+    sample_users,
+)
+from recrl_lite.envs.wrappers import DiscretiseObservation
+
+ENV_ID = "recrl_lite/ECommerce-v0"
+
+__all__ = [
+    "ENV_ID",
+    "Catalogue",
+    "DiscretiseObservation",
+    "ECommerceConfig",
+    "ECommerceEnv",
+    "ObservationLayout",
+    "UserProfile",
+    "sample_users",
+]
