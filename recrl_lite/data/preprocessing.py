@@ -106,7 +106,7 @@ class FeatureEncoder:
         offset = len(self.numeric)
         for col in self.categorical:
             cats = self.categories_[col]
-            codes = pd.Categorical(frame[col].astype(str), categories=cats).codes
+            codes = pd.Index(cats).get_indexer(frame[col].astype(str))
             seen = codes >= 0
             self.unseen_[col] = int((~seen).sum())
             out[np.flatnonzero(seen), offset + codes[seen]] = 1.0

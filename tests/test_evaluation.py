@@ -1,0 +1,160 @@
+"""Reference policies, online evaluation, statistics and ranking metrics."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import recrl_lite
+from recrl_lite.agents import LongHorizonReference, MyopicOracle, PopularityPolicy, RandomPolicy, SoftmaxBehaviourPolicy
+from recrl_lite.evaluation import (
+    compare_policies,
+    evaluate_policy,
+    hit_rate_at_k,
+    intervals_disjoint,
+    mean_ci,
+    ndcg_at_k,
+    summarize,
+)
+
+
+def test_the_long_horizon_property(small_dataset):
+    """The property the book depends on (issue: >= 5 seeds, non-overlapping 95% CIs)."""
+    env = gym.make(recrl_lite.ENV_ID)
+    policies = {
+        "random": RandomPolicy(120),
+        "popularity": PopularityPolicy.from_interactions(small_dataset.interactions, small_dataset.items, env),
+        "myopic": MyopicOracle(env),
+        "reference": LongHorizonReference(env),
+    }
+    table = compare_policies(policies, env, n_users=200, seeds=range(5))
+    ret = {name: (table.loc[name, ("return", "mean")], table.loc[name, ("return", "ci95")]) for name in policies}
+    assert ret["myopic"][0] < ret["reference"][0] and intervals_disjoint(ret["myopic"], ret["reference"])
+    for strong in ("myopic", "reference"):
+        for weak in ("random", "popularity"):
+            assert ret[strong][0] > ret[weak][0] and intervals_disjoint(ret[strong], ret[weak]), (strong, weak)
+
+
+def test_myopic_oracle_chases_clickbait_and_reference_does_not():
+    env = gym.make(recrl_lite.ENV_ID)
+    bait = env.unwrapped.catalogue.is_clickbait
+    share = {}
+    for policy in (MyopicOracle(env), LongHorizonReference(env)):
+        items = np.concatenate(evaluate_policy(policy, env, n_users=50, seeds=[0])["items"].to_numpy())
+        share[policy.name] = bait[items].mean()
+    assert share["myopic oracle"] > 0.8 > 0.2 > share["long-horizon reference"]
+
+
+def test_same_seeds_meet_the_same_users():
+    env = gym.make(recrl_lite.ENV_ID)
+    a = evaluate_policy(RandomPolicy(120), env, n_users=20, seeds=[7])
+    b = evaluate_policy(RandomPolicy(120), env, n_users=20, seeds=[7])
+    assert a.drop(columns="items").equals(b.drop(columns="items"))
+    assert a["items"].tolist() == b["items"].tolist()
+
+
+def test_evaluate_policy_columns_and_summary(env):
+    sessions = evaluate_policy(RandomPolicy(120), env, n_users=30, seeds=[0, 1, 2])
+    assert len(sessions) == 90
+    assert (sessions["return"] == sessions["clicks"]).all()
+    assert (sessions["ctr"] == sessions["clicks"] / sessions["length"]).all()
+    assert sessions["length"].between(1, 50).all()
+    summary = summarize(sessions, 120)
+    assert {"return", "coverage", "diversity", "revenue"} <= set(summary.index)
+    per_seed = sessions.groupby("seed")["return"].mean()
+    assert summary.loc["return", "mean"] == pytest.approx(per_seed.mean())
+    assert 0 < summary.loc["coverage", "mean"] <= 1
+
+
+def test_oracle_bound_to_another_env_is_refused(env):
+    other = gym.make(recrl_lite.ENV_ID)
+    with pytest.raises(ValueError, match="another env"):
+        evaluate_policy(MyopicOracle(other), env, n_users=1, seeds=[0])
+
+
+def test_revenue_reward_sums_revenue():
+    env = gym.make(recrl_lite.ENV_ID, reward="revenue")
+    sessions = evaluate_policy(LongHorizonReference(env), env, n_users=30, seeds=[0])
+    np.testing.assert_allclose(sessions["return"], sessions["revenue"])
+    assert sessions["revenue"].sum() > 0
+
+
+def test_behaviour_policy_probabilities(env):
+    policy = SoftmaxBehaviourPolicy(env, temperature=1.0, epsilon=0.2, seed=0)
+    obs, _ = env.reset(seed=0)
+    p = policy.probabilities()
+    assert p.sum() == pytest.approx(1.0) and p.min() >= 0.2 / 120 - 1e-15
+    a = policy.act(obs)
+    assert policy.last_propensity == pytest.approx(p[a])
+    with pytest.raises(ValueError):
+        SoftmaxBehaviourPolicy(env, epsilon=0.0)
+
+
+def test_popularity_skips_recent_items(env, small_dataset):
+    policy = PopularityPolicy.from_interactions(small_dataset.interactions, small_dataset.items, env)
+    obs, _ = env.reset(seed=0)
+    shown = []
+    for _ in range(6):
+        a = policy.act(obs)
+        shown.append(a)
+        obs, *_ = env.step(a)
+    assert len(set(shown[:5])) == 5
+    assert shown[0] == int(np.argmax(policy.item_scores))
+
+
+def test_policy_save_load_round_trip_and_wrong_checkpoint(env, small_dataset, tmp_path):
+    policy = PopularityPolicy.from_interactions(small_dataset.interactions, small_dataset.items, env)
+    policy.save(tmp_path / "pop.pt")
+    fresh = PopularityPolicy(np.zeros(120), env)
+    fresh.load(tmp_path / "pop.pt")
+    np.testing.assert_array_equal(fresh.item_scores, policy.item_scores)
+    RandomPolicy(120).save(tmp_path / "random.pt")
+    with pytest.raises(ValueError, match="'RandomPolicy', not of 'PopularityPolicy'"):
+        fresh.load(tmp_path / "random.pt")
+    with pytest.raises(ValueError, match="shape"):
+        PopularityPolicy(np.zeros(5), env)
+
+
+def test_mean_ci_matches_the_t_interval():
+    mean, half = mean_ci([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert mean == 3.0
+    assert half == pytest.approx(2.776 * math.sqrt(2.5) / math.sqrt(5))
+    assert math.isnan(mean_ci([4.0])[1])
+    with pytest.raises(ValueError):
+        mean_ci([])
+    assert intervals_disjoint((0.0, 1.0), (2.5, 1.0)) and not intervals_disjoint((0.0, 1.0), (1.5, 1.0))
+
+
+def test_ci_covers_the_true_mean_about_95_percent():
+    rng = np.random.default_rng(0)
+    covered = 0
+    for _ in range(2000):
+        m, h = mean_ci(rng.normal(1.0, 2.0, 5))
+        covered += abs(m - 1.0) <= h
+    assert 0.93 < covered / 2000 < 0.97
+
+
+def test_hit_rate_and_ndcg_by_hand():
+    ranked = np.array([[3, 1, 2], [0, 1, 2]])
+    relevant = [{1}, {5, 2}]
+    assert hit_rate_at_k(ranked, relevant, 2) == 0.5
+    assert ndcg_at_k(ranked, relevant, 2) == pytest.approx((1 / math.log2(3)) / 2)
+    assert ndcg_at_k(ranked, relevant, 3) == pytest.approx((1 / math.log2(3) + (1 / 2) / (1 + 1 / math.log2(3))) / 2)
+    with pytest.raises(ValueError, match="at least one relevant"):
+        hit_rate_at_k(ranked, [{1}, set()], 2)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 20), st.integers(1, 5), st.data())
+def test_ranking_metrics_are_bounded_and_perfect_at_the_top(n_items, k, data):
+    k = min(k, n_items)
+    perm = data.draw(st.permutations(range(n_items)))
+    ranked = np.array([perm])
+    rel = set(data.draw(st.lists(st.integers(0, n_items - 1), min_size=1, max_size=n_items)))
+    assert 0.0 <= ndcg_at_k(ranked, [rel], k) <= 1.0 + 1e-12
+    assert hit_rate_at_k(ranked, [rel], k) in (0.0, 1.0)
+    top = np.array([sorted(rel) + [i for i in range(n_items) if i not in rel]])
+    assert ndcg_at_k(top, [rel], k) == pytest.approx(1.0)
