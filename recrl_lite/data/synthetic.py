@@ -66,18 +66,21 @@ def generate_dataset(
     temperature: float = 1.0,
     epsilon: float = 0.1,
     n_days: int = 28,
+    sessions_per_user: float = 2.0,
     progress: bool = False,
 ) -> Dataset:
-    """Log ``n_users`` sessions of the softmax behaviour policy on the simulator.
+    """Log the sessions of ``n_users`` users served by the softmax behaviour policy.
 
-    Sessions start at uniformly random times over ``n_days``; recommendations within a session are
-    20 s plus an exponential(40 s) apart, so a cut-off time gives a temporal train/test split.
+    Each user returns for 1 + Poisson(``sessions_per_user`` - 1) sessions (same preferences and
+    traits each time), so that collaborative filtering has a history to work with. Sessions start
+    at uniformly random times over ``n_days``; recommendations within a session are 20 s plus an
+    exponential(40 s) apart, so a cut-off time gives a temporal train/test split.
     """
     config = config or ECommerceConfig()
     if config.slate_size != 1:
         raise ValueError(f"generate_dataset logs single recommendations; got slate_size={config.slate_size}")
-    if n_users < 1:
-        raise ValueError(f"n_users must be >= 1, got {n_users}")
+    if n_users < 1 or sessions_per_user < 1:
+        raise ValueError(f"need n_users >= 1 and sessions_per_user >= 1, got {n_users}, {sessions_per_user}")
     rng = np.random.default_rng(seed)
     env = ECommerceEnv(config)
     catalogue = env.catalogue
@@ -85,16 +88,19 @@ def generate_dataset(
     profiles = sample_users(n_users, rng, config, catalogue)
     user_ids = np.sort(rng.choice(np.arange(100_000, 1_000_000), n_users, replace=False))
     rng.shuffle(user_ids)
-    starts = rng.integers(0, n_days * 86_400, n_users)
-    gaps = np.cumsum(20 + rng.exponential(40.0, (n_users, config.horizon)).astype(np.int64), axis=1)
-    env_seeds = np.random.SeedSequence(seed).generate_state(n_users)
+    session_user = np.repeat(np.arange(n_users), 1 + rng.poisson(sessions_per_user - 1.0, n_users))
+    n_sessions = session_user.size
+    starts = rng.integers(0, n_days * 86_400, n_sessions)
+    gaps = np.cumsum(20 + rng.exponential(40.0, (n_sessions, config.horizon)).astype(np.int64), axis=1)
+    env_seeds = np.random.SeedSequence(seed).generate_state(n_sessions)
     item_ids = catalogue.item_id.tolist()
 
     log_user, log_item, log_time, log_click, log_buy, log_prop = [], [], [], [], [], []
-    for k in tqdm(range(n_users), desc="logging sessions", disable=not progress, mininterval=1.0):
-        obs, _ = env.reset(seed=int(env_seeds[k]), options={"user": profiles[k]})
+    for k in tqdm(range(n_sessions), desc="logging sessions", disable=not progress, mininterval=1.0):
+        user = int(session_user[k])
+        obs, _ = env.reset(seed=int(env_seeds[k]), options={"user": profiles[user]})
         times = (starts[k] + gaps[k]).tolist()
-        uid = int(user_ids[k])
+        uid = int(user_ids[user])
         t = 0
         done = False
         while not done:
