@@ -1,0 +1,79 @@
+# Build and test the book.
+#
+#   make venv    create .venv (once), install requirements.txt and recrl_lite (editable), and
+#                Chromium for the site tests
+#   make book    execute every chapter and build the website into _build/html (-n -W --keep-going)
+#   make test    unit tests, nbval over notebooks/, then `make book` and the site tests
+#
+# CI runs .ci/run, which runs `make test`.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Kernels started by jupyter-book and nbval must be the venv's Python.
+export PATH := $(abspath $(BIN)):$(PATH)
+# (Do not set MPLBACKEND here: ipykernel only selects its inline backend when it is unset.)
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+JB_FLAGS := --all -W -n --keep-going
+
+.PHONY: help venv chromium book unit nbval site-test test vendor clean
+
+help:
+	@echo "make venv | book | test | unit | nbval | site-test | vendor | clean"
+
+## --------------------------------------------------------------------------- environment
+
+venv: $(STAMP) chromium
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install -e .
+	$(BIN)/python -m pip check
+	touch $@
+
+# Headless Chromium (Debian package) for tests/site. Installed only when missing.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "chromium not found: installing it with apt-get"; \
+		$(SUDO) apt-get update -q; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
+
+## --------------------------------------------------------------------------- book
+
+# Re-create _vendor/ (offline MathJax and Mermaid) from the npm registry; the result is committed.
+vendor:
+	scripts/vendor_assets.sh
+
+# A clean build every time: stale pages would hide broken links, and an incremental Sphinx build
+# does not repeat warnings of unchanged pages, which -W must see.
+book: $(STAMP)
+	rm -rf _build/html _build/jupyter_execute
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+
+## --------------------------------------------------------------------------- tests
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests --ignore=tests/site
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+site-test: venv
+	$(BIN)/python -m pytest tests/site
+
+test: venv
+	$(MAKE) unit
+	$(MAKE) nbval
+	$(MAKE) book
+	$(MAKE) site-test
+
+clean:
+	rm -rf _build
