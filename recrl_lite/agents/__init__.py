@@ -8,6 +8,20 @@ from recrl_lite.agents.baselines import (
     RandomPolicy,
     SoftmaxBehaviourPolicy,
 )
+from recrl_lite.agents.tabular import QLearningAgent, SarsaAgent, TabularAgent, TabularConfig, train_tabular
+from recrl_lite.agents.bandits import (
+    BanditPolicy,
+    BernoulliBandit,
+    BetaBernoulliThompson,
+    EpsilonGreedyBandit,
+    LinearContextualBandit,
+    LinearThompson,
+    LinUCB,
+    SimulatorContextualBandit,
+    UCB1,
+    run_bandit,
+    run_contextual_bandit,
+)
 
 __all__ = [
     "LongHorizonReference",
@@ -16,4 +30,22 @@ __all__ = [
     "PopularityPolicy",
     "RandomPolicy",
     "SoftmaxBehaviourPolicy",
+    # tabular TD control (chapter 3)
+    "QLearningAgent",
+    "SarsaAgent",
+    "TabularAgent",
+    "TabularConfig",
+    "train_tabular",
+    # bandits (chapter 3)
+    "BanditPolicy",
+    "BernoulliBandit",
+    "BetaBernoulliThompson",
+    "EpsilonGreedyBandit",
+    "LinUCB",
+    "LinearContextualBandit",
+    "LinearThompson",
+    "SimulatorContextualBandit",
+    "UCB1",
+    "run_bandit",
+    "run_contextual_bandit",
 ]

@@ -1,0 +1,294 @@
+r"""Small tabular MDPs that can be solved exactly, introduced in chapter 2 and used in chapters 3 and 4.
+
+A :class:`TabularMDP` holds the full model: transition probabilities ``P[s, a, s']``, expected
+rewards ``R[s, a]``, a mask of terminal states and the discount :math:`\gamma`. With the model in
+hand, the value of any policy is a linear solve (Sutton & Barto, 2018, eqs. 3.14 and 4.4),
+
+.. math:: v_\pi = r_\pi + \gamma P_\pi v_\pi \quad\Longrightarrow\quad v_\pi = (I - \gamma P_\pi)^{-1} r_\pi,
+
+and the optimal value is the fixed point of the Bellman optimality operator, found by value
+iteration (S&B §4.4). Terminal states have value 0 by definition; their rows of ``P`` are ignored.
+
+:func:`clickbait_mdp` is the book's smallest example of why a myopic recommender is not optimal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+__all__ = [
+    "TabularMDP",
+    "ValueIterationResult",
+    "bellman_optimality_operator",
+    "clickbait_mdp",
+    "evaluate_policy_exact",
+    "evaluate_policy_iterative",
+    "greedy_policy",
+    "policy_matrix",
+    "q_from_v",
+    "sample_returns",
+    "value_iteration",
+]
+
+
+@dataclass(frozen=True)
+class TabularMDP:
+    """A finite MDP given by its model. Arrays are validated (and copied to float) on creation.
+
+    - ``P``: (S, A, S) transition probabilities; every row ``P[s, a, :]`` sums to 1.
+    - ``R``: (S, A) expected immediate reward :math:`r(s, a) = E[R_{t+1} | S_t=s, A_t=a]`.
+    - ``terminal``: (S,) bool; a terminal state has value 0 and must have zero reward.
+    - ``gamma``: discount in [0, 1].
+    """
+
+    P: FloatArray
+    R: FloatArray
+    terminal: npt.NDArray[np.bool_]
+    gamma: float
+    state_names: tuple[str, ...] = field(default=())
+    action_names: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        P = np.array(self.P, dtype=float)  # noqa: N806
+        R = np.array(self.R, dtype=float)  # noqa: N806
+        terminal = np.array(self.terminal, dtype=bool)
+        if P.ndim != 3 or P.shape[0] != P.shape[2]:
+            raise ValueError(f"P must have shape (S, A, S), got {P.shape}")
+        S, A = P.shape[0], P.shape[1]  # noqa: N806
+        if S < 1 or A < 1:
+            raise ValueError(f"need at least one state and one action, got P of shape {P.shape}")
+        if R.shape != (S, A):
+            raise ValueError(f"R must have shape (S, A) = ({S}, {A}), got {R.shape}")
+        if terminal.shape != (S,):
+            raise ValueError(f"terminal must have shape ({S},), got {terminal.shape}")
+        if not (np.isfinite(P).all() and np.isfinite(R).all()):
+            raise ValueError("P and R must be finite")
+        if (P < 0).any():
+            s, a, _ = np.argwhere(P < 0)[0]
+            raise ValueError(f"P has negative probabilities, e.g. in P[{s}, {a}, :]")
+        sums = P.sum(axis=2)
+        bad = np.argwhere(~np.isclose(sums, 1.0, atol=1e-8))
+        if bad.size:
+            s, a = bad[0]
+            raise ValueError(f"each row P[s, a, :] must sum to 1; P[{s}, {a}, :] sums to {sums[s, a]:.6g} "
+                             f"({len(bad)} bad rows)")
+        if (R[terminal] != 0).any():
+            raise ValueError("terminal states must have zero reward (their value is 0 by definition)")
+        if not 0.0 <= float(self.gamma) <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
+        if self.state_names and len(self.state_names) != S:
+            raise ValueError(f"{len(self.state_names)} state names for {S} states")
+        if self.action_names and len(self.action_names) != A:
+            raise ValueError(f"{len(self.action_names)} action names for {A} actions")
+        for name, value in (("P", P), ("R", R), ("terminal", terminal)):
+            value.setflags(write=False)
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "gamma", float(self.gamma))
+        object.__setattr__(self, "state_names", tuple(self.state_names) or tuple(f"s{i}" for i in range(S)))
+        object.__setattr__(self, "action_names", tuple(self.action_names) or tuple(f"a{i}" for i in range(A)))
+
+    @property
+    def n_states(self) -> int:
+        return int(self.P.shape[0])
+
+    @property
+    def n_actions(self) -> int:
+        return int(self.P.shape[1])
+
+    def state(self, name: str) -> int:
+        """Index of the state called ``name``."""
+        if name not in self.state_names:
+            raise KeyError(f"unknown state {name!r}; states are {list(self.state_names)}")
+        return self.state_names.index(name)
+
+    def action(self, name: str) -> int:
+        """Index of the action called ``name``."""
+        if name not in self.action_names:
+            raise KeyError(f"unknown action {name!r}; actions are {list(self.action_names)}")
+        return self.action_names.index(name)
+
+
+def policy_matrix(mdp: TabularMDP, pi: npt.ArrayLike) -> FloatArray:
+    """A policy as an (S, A) matrix of probabilities :math:`\\pi(a|s)`.
+
+    ``pi`` is either that matrix (rows summing to 1) or an (S,) array of deterministic action indices.
+    """
+    arr = np.asarray(pi)
+    S, A = mdp.n_states, mdp.n_actions  # noqa: N806
+    if arr.shape == (S,) and np.issubdtype(arr.dtype, np.integer):
+        if (arr < 0).any() or (arr >= A).any():
+            raise ValueError(f"deterministic policy has actions outside [0, {A - 1}]: {arr.tolist()}")
+        out = np.zeros((S, A))
+        out[np.arange(S), arr] = 1.0
+        return out
+    if arr.shape != (S, A):
+        raise ValueError(f"policy must be (S,) action indices or an (S, A) = ({S}, {A}) matrix, got shape {arr.shape}")
+    out = arr.astype(float)
+    if (out < 0).any() or not np.allclose(out.sum(axis=1), 1.0, atol=1e-8):
+        raise ValueError("a stochastic policy needs non-negative rows that sum to 1")
+    return out
+
+
+def _policy_model(mdp: TabularMDP, pi: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """P_π (S, S) and r_π (S,), with terminal rows zeroed so that v(terminal) = 0."""
+    probs = policy_matrix(mdp, pi)
+    p_pi = np.einsum("sa,sat->st", probs, mdp.P)
+    r_pi = (probs * mdp.R).sum(axis=1)
+    p_pi[mdp.terminal] = 0.0
+    r_pi[mdp.terminal] = 0.0
+    return p_pi, r_pi
+
+
+def evaluate_policy_exact(mdp: TabularMDP, pi: npt.ArrayLike) -> FloatArray:
+    r"""Exact :math:`v_\pi = (I - \gamma P_\pi)^{-1} r_\pi` (S&B eq. 3.14 in matrix form; §4.1).
+
+    Raises ``ValueError`` when the system is singular (γ = 1 and a policy that never terminates).
+    Introduced in chapter 2.
+    """
+    p_pi, r_pi = _policy_model(mdp, pi)
+    a = np.eye(mdp.n_states) - mdp.gamma * p_pi
+    try:
+        return np.linalg.solve(a, r_pi)
+    except np.linalg.LinAlgError as err:
+        raise ValueError("I - γP_π is singular: with γ = 1 the policy must reach a terminal state") from err
+
+
+def evaluate_policy_iterative(mdp: TabularMDP, pi: npt.ArrayLike, tol: float = 1e-12, max_iters: int = 100_000) -> FloatArray:
+    r"""Iterative policy evaluation (S&B §4.1): repeat :math:`v \leftarrow r_\pi + \gamma P_\pi v` until the change is below ``tol``."""
+    p_pi, r_pi = _policy_model(mdp, pi)
+    v = np.zeros(mdp.n_states)
+    for _ in range(max_iters):
+        new = r_pi + mdp.gamma * p_pi @ v
+        if np.max(np.abs(new - v)) < tol:
+            return new
+        v = new
+    raise RuntimeError(f"policy evaluation did not converge to {tol} in {max_iters} iterations")
+
+
+def q_from_v(mdp: TabularMDP, v: npt.ArrayLike) -> FloatArray:
+    r""":math:`q(s, a) = r(s, a) + \gamma \sum_{s'} P(s'|s,a)\, v(s')`; 0 in terminal states. Introduced in chapter 2."""
+    v = np.asarray(v, dtype=float)
+    if v.shape != (mdp.n_states,):
+        raise ValueError(f"v must have shape ({mdp.n_states},), got {v.shape}")
+    v = np.where(mdp.terminal, 0.0, v)
+    q = mdp.R + mdp.gamma * mdp.P @ v
+    q[mdp.terminal] = 0.0
+    return q
+
+
+def bellman_optimality_operator(mdp: TabularMDP, v: npt.ArrayLike) -> FloatArray:
+    r""":math:`(Tv)(s) = \max_a [r(s,a) + \gamma \sum_{s'} P(s'|s,a) v(s')]`, a γ-contraction in the sup-norm."""
+    return q_from_v(mdp, v).max(axis=1)
+
+
+def greedy_policy(mdp: TabularMDP, v: npt.ArrayLike) -> IntArray:
+    """The deterministic policy greedy with respect to ``v`` (ties: lowest action index)."""
+    return np.argmax(q_from_v(mdp, v), axis=1).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class ValueIterationResult:
+    """``v`` (≈ v*), the greedy ``policy`` and the sup-norm change of every sweep (``residuals``)."""
+
+    v: FloatArray
+    policy: IntArray
+    residuals: list[float]
+
+
+def value_iteration(mdp: TabularMDP, tol: float = 1e-10, max_iters: int = 100_000) -> ValueIterationResult:
+    r"""Value iteration (S&B §4.4): :math:`v_{k+1} = T v_k` from :math:`v_0 = 0` until :math:`\lVert v_{k+1} - v_k\rVert_\infty < \text{tol}`.
+
+    Because :math:`T` is a γ-contraction, each residual is at most γ times the previous one.
+    Introduced in chapter 2.
+    """
+    if tol <= 0:
+        raise ValueError(f"tol must be > 0, got {tol}")
+    v = np.zeros(mdp.n_states)
+    residuals: list[float] = []
+    for _ in range(max_iters):
+        new = bellman_optimality_operator(mdp, v)
+        residuals.append(float(np.max(np.abs(new - v))))
+        v = new
+        if residuals[-1] < tol:
+            return ValueIterationResult(v=v, policy=greedy_policy(mdp, v), residuals=residuals)
+    raise RuntimeError(f"value iteration did not converge to {tol} in {max_iters} sweeps")
+
+
+def sample_returns(
+    mdp: TabularMDP,
+    pi: npt.ArrayLike,
+    start: int,
+    n_episodes: int,
+    horizon: int = 1_000,
+    seed: int | None = None,
+) -> FloatArray:
+    r"""Monte Carlo discounted returns :math:`G_0 = \sum_t \gamma^t r(S_t, A_t)` of ``n_episodes`` runs from ``start``.
+
+    Episodes stop at a terminal state or after ``horizon`` steps (choose it so that :math:`\gamma^H`
+    is negligible). The reward is the expected reward ``R[s, a]``, so the only randomness is in
+    actions and transitions. Used to check the exact values against simulation (chapter 4).
+    """
+    if not 0 <= start < mdp.n_states:
+        raise ValueError(f"start must be a state index in [0, {mdp.n_states - 1}], got {start}")
+    if n_episodes < 1 or horizon < 1:
+        raise ValueError(f"need n_episodes >= 1 and horizon >= 1, got {n_episodes}, {horizon}")
+    probs = policy_matrix(mdp, pi)
+    rng = np.random.default_rng(seed)
+    cum_pi = np.cumsum(probs, axis=1)
+    cum_p = np.cumsum(mdp.P, axis=2)
+    state = np.full(n_episodes, start)
+    alive = ~mdp.terminal[state]
+    returns = np.zeros(n_episodes)
+    discount = 1.0
+    for _ in range(horizon):
+        if not alive.any():
+            break
+        idx = np.flatnonzero(alive)
+        s = state[idx]
+        a = np.minimum((rng.random(idx.size)[:, None] > cum_pi[s]).sum(axis=1), mdp.n_actions - 1)
+        returns[idx] += discount * mdp.R[s, a]
+        nxt = np.minimum((rng.random(idx.size)[:, None] > cum_p[s, a]).sum(axis=1), mdp.n_states - 1)
+        state[idx] = nxt
+        alive[idx] = ~mdp.terminal[nxt]
+        discount *= mdp.gamma
+    return returns
+
+
+def clickbait_mdp(
+    clickbait_reward: float = 1.0,
+    quality_reward: float = 0.6,
+    churn_probability: float = 0.5,
+    gamma: float = 0.9,
+) -> TabularMDP:
+    r"""The clickbait MDP: the smallest case where the myopic choice is not the optimal one.
+
+    One live state, ``engaged``, and a terminal state, ``churned``. In ``engaged`` the recommender
+    shows either ``clickbait`` (expected reward 1, but the user churns with probability 0.5) or a
+    ``quality`` item (expected reward 0.6, and the user stays). With γ = 0.9,
+
+    .. math:: v_{\text{clickbait}} = \frac{1}{1 - 0.9 \cdot 0.5} = 1.818\ldots, \qquad
+              v_{\text{quality}} = \frac{0.6}{1 - 0.9} = 6,
+
+    so the myopic policy (higher immediate reward) is far from optimal. Introduced in chapter 2.
+    """
+    if not 0.0 <= churn_probability <= 1.0:
+        raise ValueError(f"churn_probability must be in [0, 1], got {churn_probability}")
+    P = np.zeros((2, 2, 2))  # noqa: N806
+    P[0, 0] = [1.0 - churn_probability, churn_probability]  # clickbait
+    P[0, 1] = [1.0, 0.0]  # quality
+    P[1, :, 1] = 1.0  # churned is absorbing
+    R = np.array([[clickbait_reward, quality_reward], [0.0, 0.0]])  # noqa: N806
+    return TabularMDP(
+        P=P,
+        R=R,
+        terminal=np.array([False, True]),
+        gamma=gamma,
+        state_names=("engaged", "churned"),
+        action_names=("clickbait", "quality"),
+    )
