@@ -233,6 +233,9 @@ SETTLE_JS = r"""
     mermaid_errors: svgs.filter((s) => s && s.getAttribute('aria-roledescription') === 'error').length
         + all.filter((el) => el.hasAttribute('data-mermaid-render-failed')).length,
     mermaid_kinds: svgs.filter((s) => s).map((s) => s.getAttribute('aria-roledescription')),
+    // each diagram box must hold exactly its own drawing (clock-based ids once drew two in one box)
+    mermaid_svg_ids: svgs.filter((s) => s).map((s) => s.id),
+    mermaid_boxes_not_one_svg: all.filter((el) => el.querySelectorAll('svg[aria-roledescription]').length !== 1).length,
     mathjax_loaded: !!(window.MathJax && window.MathJax.version),
     mjx_containers: document.querySelectorAll('mjx-container').length,
     mjx_errors: document.querySelectorAll('mjx-merror').length,

@@ -211,7 +211,13 @@ def test_every_mermaid_diagram_rendered(crawl):
     problems = []
     for page, report in crawl.items():
         dom = report.dom
-        if dom.get("mermaid_blocks", 0) != dom.get("mermaid_svgs", 0) or dom.get("mermaid_errors"):
+        ids = dom.get("mermaid_svg_ids", [])
+        if (
+            dom.get("mermaid_blocks", 0) != dom.get("mermaid_svgs", 0)
+            or dom.get("mermaid_errors")
+            or dom.get("mermaid_boxes_not_one_svg")
+            or len(set(ids)) != len(ids)
+        ):
             problems.append(f"{page}: {dom}")
     assert not problems, "Mermaid diagrams not rendered to SVG:\n" + "\n".join(problems)
 

@@ -1,0 +1,151 @@
+"""Exact tabular MDPs of chapters 2-4 (recrl_lite.envs.toy)."""
+
+import numpy as np
+import pytest
+
+from recrl_lite.envs.toy import (
+    TabularMDP,
+    bellman_optimality_operator,
+    clickbait_mdp,
+    evaluate_policy_exact,
+    evaluate_policy_iterative,
+    policy_matrix,
+    q_from_v,
+    sample_returns,
+    value_iteration,
+)
+from recrl_lite.evaluation import mean_ci
+
+
+def random_mdp(seed, n_states=6, n_actions=3, gamma=0.9):
+    rng = np.random.default_rng(seed)
+    P = rng.dirichlet(np.ones(n_states), size=(n_states, n_actions))
+    R = rng.uniform(0.0, 1.0, (n_states, n_actions))
+    terminal = np.zeros(n_states, dtype=bool)
+    terminal[-1] = True
+    R[terminal] = 0.0
+    return TabularMDP(P=P, R=R, terminal=terminal, gamma=gamma)
+
+
+# ------------------------------------------------------------------------------- clickbait MDP
+def test_clickbait_values_are_exact():
+    mdp = clickbait_mdp()
+    engaged, clickbait, quality = mdp.state("engaged"), mdp.action("clickbait"), mdp.action("quality")
+    v_bait = evaluate_policy_exact(mdp, np.array([clickbait, clickbait]))
+    v_quality = evaluate_policy_exact(mdp, np.array([quality, quality]))
+    assert v_bait[engaged] == pytest.approx(1 / (1 - 0.45), abs=1e-12)
+    assert v_bait[engaged] == pytest.approx(1.8181818181818181)
+    assert v_quality[engaged] == pytest.approx(6.0, abs=1e-12)
+    assert v_bait[mdp.state("churned")] == v_quality[mdp.state("churned")] == 0.0
+    # q(engaged, .) under v*: clickbait 1 + 0.9 * 0.5 * 6 = 3.7, quality 0.6 + 0.9 * 6 = 6
+    np.testing.assert_allclose(q_from_v(mdp, v_quality)[engaged], [3.7, 6.0])
+
+
+def test_value_iteration_picks_quality_although_clickbait_pays_more_now():
+    mdp = clickbait_mdp()
+    result = value_iteration(mdp, tol=1e-12)
+    engaged = mdp.state("engaged")
+    assert result.v[engaged] == pytest.approx(6.0, abs=1e-10)
+    assert mdp.action_names[result.policy[engaged]] == "quality"
+    assert mdp.R[engaged].argmax() == mdp.action("clickbait")  # the myopic choice
+
+
+def test_clickbait_becomes_optimal_when_churn_is_rare():
+    # v(bait) = 1 / (1 - 0.9 (1 - p)) exceeds v(quality) = 6 iff p < 2/27 = 0.074
+    for p, best in ((0.05, "clickbait"), (0.1, "quality")):
+        mdp = clickbait_mdp(churn_probability=p)
+        result = value_iteration(mdp)
+        assert mdp.action_names[result.policy[0]] == best
+        assert result.v[0] == pytest.approx(max(6.0, 1 / (1 - 0.9 * (1 - p))), abs=1e-8)
+
+
+def test_monte_carlo_agrees_with_the_exact_value():
+    mdp = clickbait_mdp()
+    for pi in (np.array([0, 0]), np.array([1, 1]), np.full((2, 2), 0.5)):
+        returns = sample_returns(mdp, pi, start=0, n_episodes=20_000, horizon=400, seed=0)
+        mean, half = mean_ci(returns)
+        exact = evaluate_policy_exact(mdp, pi)[0]
+        assert abs(mean - exact) < 1.5 * half + 1e-6, (pi, mean, half, exact)
+
+
+# ------------------------------------------------------------------------------- general MDPs
+@pytest.mark.parametrize("seed", range(5))
+def test_linear_solve_equals_iterative_evaluation_and_bellman_equation(seed):
+    mdp = random_mdp(seed)
+    pi = np.random.default_rng(seed + 100).dirichlet(np.ones(mdp.n_actions), size=mdp.n_states)
+    v = evaluate_policy_exact(mdp, pi)
+    np.testing.assert_allclose(v, evaluate_policy_iterative(mdp, pi), atol=1e-9)
+    # Bellman expectation equation v = sum_a pi(a|s) q(s, a)
+    np.testing.assert_allclose(v, (pi * q_from_v(mdp, v)).sum(axis=1), atol=1e-12)
+    assert v[mdp.terminal].tolist() == [0.0]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_value_iteration_is_a_gamma_contraction(seed):
+    mdp = random_mdp(seed, gamma=0.8)
+    result = value_iteration(mdp, tol=1e-12)
+    res = np.array(result.residuals)
+    assert np.all(res[1:] <= mdp.gamma * res[:-1] + 1e-15)
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        v, w = rng.normal(0, 5, (2, mdp.n_states))
+        tv, tw = bellman_optimality_operator(mdp, v), bellman_optimality_operator(mdp, w)
+        assert np.max(np.abs(tv - tw)) <= mdp.gamma * np.max(np.abs(v - w)) + 1e-12
+    # v* is the value of its greedy policy, and no deterministic policy does better
+    np.testing.assert_allclose(evaluate_policy_exact(mdp, result.policy), result.v, atol=1e-9)
+    for _ in range(20):
+        other = rng.integers(0, mdp.n_actions, mdp.n_states)
+        assert np.all(evaluate_policy_exact(mdp, other) <= result.v + 1e-9)
+
+
+# ------------------------------------------------------------------------------- bad input
+def test_bad_models_raise():
+    good = clickbait_mdp()
+    P, R, term = good.P.copy(), good.R.copy(), good.terminal  # noqa: N806
+    bad_P = P.copy()  # noqa: N806
+    bad_P[0, 0] = [0.6, 0.6]
+    with pytest.raises(ValueError, match=r"P\[0, 0, :\] sums to 1.2"):
+        TabularMDP(P=bad_P, R=R, terminal=term, gamma=0.9)
+    neg_P = P.copy()  # noqa: N806
+    neg_P[0, 1] = [1.5, -0.5]
+    with pytest.raises(ValueError, match="negative"):
+        TabularMDP(P=neg_P, R=R, terminal=term, gamma=0.9)
+    with pytest.raises(ValueError, match="shape \\(S, A, S\\)"):
+        TabularMDP(P=P[:, :, :1], R=R, terminal=term, gamma=0.9)
+    with pytest.raises(ValueError, match="R must have shape"):
+        TabularMDP(P=P, R=R[:, :1], terminal=term, gamma=0.9)
+    with pytest.raises(ValueError, match="terminal must have shape"):
+        TabularMDP(P=P, R=R, terminal=[False], gamma=0.9)
+    with pytest.raises(ValueError, match="gamma"):
+        TabularMDP(P=P, R=R, terminal=term, gamma=1.5)
+    bad_R = R.copy()  # noqa: N806
+    bad_R[1, 0] = 1.0
+    with pytest.raises(ValueError, match="terminal states must have zero reward"):
+        TabularMDP(P=P, R=bad_R, terminal=term, gamma=0.9)
+    with pytest.raises(ValueError, match="state names"):
+        TabularMDP(P=P, R=R, terminal=term, gamma=0.9, state_names=("only one",))
+
+
+def test_bad_policies_raise():
+    mdp = clickbait_mdp()
+    with pytest.raises(ValueError, match="outside"):
+        policy_matrix(mdp, np.array([0, 2]))
+    with pytest.raises(ValueError, match="sum to 1"):
+        policy_matrix(mdp, np.array([[0.5, 0.6], [1.0, 0.0]]))
+    with pytest.raises(ValueError, match="shape"):
+        evaluate_policy_exact(mdp, np.array([0, 0, 0]))
+    with pytest.raises(KeyError, match="unknown action"):
+        mdp.action("spam")
+
+
+def test_undiscounted_policy_that_never_ends_is_singular():
+    mdp = clickbait_mdp(gamma=1.0)
+    with pytest.raises(ValueError, match="singular"):
+        evaluate_policy_exact(mdp, np.array([1, 1]))  # quality forever: infinite return
+    assert evaluate_policy_exact(mdp, np.array([0, 0]))[0] == pytest.approx(2.0)  # 1 / 0.5
+
+
+def test_the_model_is_read_only():
+    mdp = clickbait_mdp()
+    with pytest.raises(ValueError):
+        mdp.P[0, 0, 0] = 0.0
