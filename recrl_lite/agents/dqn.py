@@ -39,17 +39,17 @@ from recrl_lite.models.encoders import MLPEncoder
 class DQNConfig:
     """Hyperparameters of :func:`train_dqn`."""
 
-    total_steps: int = 300_000
+    total_steps: int = 500_000
     """Environment steps over all parallel envs."""
     time_budget_s: float | None = None
     """Stop early after this many seconds (None: no limit)."""
-    n_envs: int = 8
+    n_envs: int = 16
     """Environments stepped in lockstep (one batched forward pass per step)."""
     buffer_size: int = 200_000
     """Replay capacity in transitions."""
     batch_size: int = 256
     """Minibatch size of each gradient step."""
-    learning_rate: float = 5e-4
+    learning_rate: float = 1e-3
     """Adam step size."""
     gamma: float = 0.99
     """Discount factor."""
@@ -63,7 +63,7 @@ class DQNConfig:
     """Initial exploration rate."""
     epsilon_end: float = 0.05
     """Final exploration rate."""
-    exploration_fraction: float = 0.3
+    exploration_fraction: float = 0.2
     """Fraction of ``total_steps`` over which ε decays linearly."""
     learning_starts: int = 5_000
     """Transitions collected before the first gradient step."""

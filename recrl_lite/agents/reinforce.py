@@ -67,7 +67,7 @@ class TabularSoftmaxPolicy:
 class ReinforceConfig:
     """Hyperparameters of :func:`train_reinforce`."""
 
-    n_iterations: int = 300
+    n_iterations: int = 4000
     """Gradient steps; each uses ``batch_episodes`` fresh sessions."""
     time_budget_s: float | None = None
     """Stop early after this many seconds of training (None: no limit)."""
