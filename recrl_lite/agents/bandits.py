@@ -30,7 +30,7 @@ import gymnasium as gym
 import numpy as np
 
 from recrl_lite.agents.base import Policy, unwrap
-from recrl_lite.agents.tabular import as_numpy, random_argmax
+from recrl_lite.agents.tabular import random_argmax
 
 
 # ============================================================================ configs
@@ -163,7 +163,7 @@ class Bandit(Policy):
         current = self.state_dict()
         arrays = {}
         for key in names:
-            value = as_numpy(state[key], np.asarray(current[key]).dtype)
+            value = np.array(state[key], dtype=np.asarray(current[key]).dtype)
             if value.shape != np.shape(current[key]):
                 raise ValueError(f"{type(self).__name__} checkpoint entry {key!r} has shape {value.shape}, "
                                  f"expected {np.shape(current[key])}")

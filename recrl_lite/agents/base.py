@@ -56,7 +56,9 @@ class Policy:
         if not isinstance(payload, dict) or payload.get("class") != type(self).__name__:
             found = payload.get("class") if isinstance(payload, dict) else type(payload).__name__
             raise ValueError(f"{path} holds a checkpoint of {found!r}, not of {type(self).__name__!r}")
-        self.load_state_dict(payload["state"])
+        # top-level tensors were numpy arrays when saved (see save); nested state dicts stay tensors
+        state = {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in payload["state"].items()}
+        self.load_state_dict(state)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

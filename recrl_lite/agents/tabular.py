@@ -34,13 +34,6 @@ from tqdm import tqdm
 from recrl_lite.agents.base import Policy
 
 
-def as_numpy(value: Any, dtype: Any = float) -> np.ndarray:
-    """A checkpoint entry (numpy array, torch tensor from ``Policy.load``, list) as a numpy array copy."""
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    return np.array(value, dtype=dtype)
-
-
 def random_argmax(values: np.ndarray, rng: np.random.Generator) -> int:
     """Index of a maximum of ``values``, chosen uniformly at random among ties (AUDIT E9)."""
     best = np.flatnonzero(values == values.max())
@@ -219,8 +212,8 @@ class TabularAgent(Policy):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        q = as_numpy(state["q"])
-        visits = as_numpy(state["visits"], np.int64)
+        q = np.array(state["q"], dtype=float)
+        visits = np.array(state["visits"], dtype=np.int64)
         if q.shape != self.q.shape:
             raise ValueError(f"Q table has shape {q.shape}, expected {self.q.shape} (n_states, n_actions)")
         if visits.shape != self.visits.shape:
