@@ -14,29 +14,8 @@ import recrl_lite
 from recrl_lite.agents import QLearningAgent, SarsaAgent, TabularConfig, train_tabular
 from recrl_lite.agents.tabular import random_argmax
 from recrl_lite.envs import DiscretiseObservation
-from recrl_lite.envs.toy import TabularMDP, clickbait_mdp, q_from_v, value_iteration
+from recrl_lite.envs.toy import TabularMDP, TabularMDPEnv, clickbait_mdp, q_from_v, value_iteration
 from recrl_lite.evaluation import evaluate_policy
-
-
-class MDPEnv(gym.Env[int, int]):
-    """Sample a :class:`TabularMDP` as a gymnasium env (expected rewards, sampled transitions)."""
-
-    def __init__(self, mdp: TabularMDP, start: int = 0):
-        self.mdp, self.start = mdp, start
-        self.observation_space = spaces.Discrete(mdp.n_states)
-        self.action_space = spaces.Discrete(mdp.n_actions)
-        self._cum = np.cumsum(mdp.P, axis=2)
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-        super().reset(seed=seed)
-        self.s = self.start
-        return self.s, {}
-
-    def step(self, action: int) -> tuple[int, float, bool, bool, dict[str, Any]]:
-        reward = float(self.mdp.R[self.s, action])
-        nxt = int(np.searchsorted(self._cum[self.s, action], self.np_random.random(), side="right"))
-        self.s = min(nxt, self.mdp.n_states - 1)
-        return self.s, reward, bool(self.mdp.terminal[self.s]), False, {}
 
 
 def chain_mdp(slip: float = 0.1, gamma: float = 0.9) -> TabularMDP:
@@ -52,15 +31,6 @@ def chain_mdp(slip: float = 0.1, gamma: float = 0.9) -> TabularMDP:
     P[3, :, 3] = 1.0
     R[2, 1] = 1.0 - slip  # expected reward of 'right' in s2
     return TabularMDP(P=P, R=R, terminal=np.array([False, False, False, True]), gamma=gamma)
-
-
-class ExploringStarts(MDPEnv):
-    """Start each episode in a uniformly random live state (S&B §5.3), so every state is visited."""
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-        super().reset(seed=seed)
-        self.s = int(self.np_random.choice(np.flatnonzero(~self.mdp.terminal)))
-        return self.s, {}
 
 
 # ----------------------------------------------------------------------------- the update
@@ -143,7 +113,7 @@ def test_q_learning_converges_to_q_star_off_policy():
     episodes is at most 0.022; the tolerance is 0.05 on values up to 0.99."""
     mdp = chain_mdp()
     q_star = q_from_v(mdp, value_iteration(mdp).v)
-    env = ExploringStarts(mdp)
+    env = TabularMDPEnv(mdp, start=None)
     agent = QLearningAgent.for_env(env, alpha=1.0, alpha_power=0.7, gamma=mdp.gamma, epsilon_start=1.0)
     log = train_tabular(agent, env, n_episodes=1000, seed=0)
     live = ~mdp.terminal
@@ -161,7 +131,7 @@ def test_q_learning_learns_the_clickbait_mdp():
     (AUDIT E10). Over seeds 0-7 the error is at most 0.17; treating truncation as termination
     instead gives errors of 1.78 to 2.04."""
     mdp = clickbait_mdp()
-    env = MDPEnv(mdp)
+    env = TabularMDPEnv(mdp)
     agent = QLearningAgent.for_env(env, alpha=1.0, alpha_power=0.7, gamma=0.9, epsilon_start=0.5)
     log = train_tabular(agent, env, n_episodes=1000, seed=0, max_episode_steps=10)
     assert agent.q[0] == pytest.approx([3.7, 6.0], abs=0.3)

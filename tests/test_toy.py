@@ -149,3 +149,28 @@ def test_the_model_is_read_only():
     mdp = clickbait_mdp()
     with pytest.raises(ValueError):
         mdp.P[0, 0, 0] = 0.0
+
+
+def test_tabular_mdp_env_samples_the_model():
+    from recrl_lite.envs.toy import TabularMDPEnv
+
+    mdp = clickbait_mdp()
+    env = TabularMDPEnv(mdp)
+    churned = 0
+    for seed in range(2000):
+        s, _ = env.reset(seed=seed)
+        assert s == 0
+        s2, r, terminated, truncated, _ = env.step(0)
+        assert r == 1.0 and not truncated and terminated == (s2 == 1)
+        churned += terminated
+    assert abs(churned / 2000 - 0.5) < 0.05
+    env.reset(seed=0)
+    while not env.step(0)[2]:  # clickbait until the user churns
+        pass
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(1)
+    with pytest.raises(ValueError, match="invalid action"):
+        env.reset(seed=0)
+        env.step(5)
+    with pytest.raises(ValueError, match="live state"):
+        TabularMDPEnv(mdp, start=1)

@@ -15,15 +15,19 @@ iteration (S&B §4.4). Terminal states have value 0 by definition; their rows of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import numpy.typing as npt
+from gymnasium import spaces
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 __all__ = [
     "TabularMDP",
+    "TabularMDPEnv",
     "ValueIterationResult",
     "bellman_optimality_operator",
     "clickbait_mdp",
@@ -292,3 +296,42 @@ def clickbait_mdp(
         state_names=("engaged", "churned"),
         action_names=("clickbait", "quality"),
     )
+
+
+class TabularMDPEnv(gym.Env[int, int]):
+    """A :class:`TabularMDP` as a gymnasium env, for the learning agents of chapters 3 and 4.
+
+    Rewards are the expected rewards ``R[s, a]``; transitions are sampled from ``P[s, a]``.
+
+    Observation Space: ``Discrete(n_states)``. Action Space: ``Discrete(n_actions)``.
+    Episode End: ``terminated`` on entering a terminal state; never truncated (wrap it in
+    ``gymnasium.wrappers.TimeLimit``, or pass ``max_episode_steps`` to ``train_tabular``).
+    ``start=None`` starts each episode in a uniformly random live state (exploring starts,
+    Sutton & Barto 2018, §5.3), so that every state keeps being visited.
+    """
+
+    def __init__(self, mdp: TabularMDP, start: int | None = 0):
+        if start is not None and not (0 <= start < mdp.n_states and not mdp.terminal[start]):
+            raise ValueError(f"start must be a live state in [0, {mdp.n_states - 1}] or None, got {start!r}")
+        self.mdp, self.start = mdp, start
+        self.observation_space = spaces.Discrete(mdp.n_states)
+        self.action_space = spaces.Discrete(mdp.n_actions)
+        self._cumulative = np.cumsum(mdp.P, axis=2)
+        self._live = np.flatnonzero(~mdp.terminal)
+        self.state = -1
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+        super().reset(seed=seed)
+        self.state = int(self.np_random.choice(self._live)) if self.start is None else self.start
+        return self.state, {}
+
+    def step(self, action: int) -> tuple[int, float, bool, bool, dict[str, Any]]:
+        if not self.action_space.contains(action):
+            raise ValueError(f"invalid action {action!r}: expected an integer in [0, {self.mdp.n_actions - 1}]")
+        if self.state < 0 or self.mdp.terminal[self.state]:
+            raise RuntimeError("call reset() before step(), and again after the episode ends")
+        reward = float(self.mdp.R[self.state, action])
+        u = self.np_random.random()
+        nxt = int(np.searchsorted(self._cumulative[self.state, action], u, side="right"))
+        self.state = min(nxt, self.mdp.n_states - 1)  # guards against rounding in the cumulative sum
+        return self.state, reward, bool(self.mdp.terminal[self.state]), False, {}
