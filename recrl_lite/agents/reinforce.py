@@ -7,9 +7,9 @@ McAllester, Singh & Mansour, 1999) gives
           \nabla_\theta \ln \pi_\theta(A_t \mid S_t)\big],
 
 and any baseline :math:`b(s)` that does not depend on the action leaves it unbiased, because
-:math:`\mathbb E_{a\sim\pi}[\nabla \ln \pi(a|s)] = 0`. Here :math:`b = V_w(s)`, a value head fitted
-to the returns. As in most implementations, the :math:`\gamma^t` factor of S&B eq. 13.8 is
-dropped (it would down-weight late steps of a session).
+:math:`\mathbb E_{a\sim\pi}[\nabla \ln \pi(a|s)] = 0`. Here :math:`b = V_w(s)`, a separate value
+network fitted to the returns. As in most implementations, the :math:`\gamma^t` factor of S&B's
+REINFORCE pseudocode (§13.3) is dropped (it would down-weight late steps of a session).
 
 Two versions: :class:`TabularSoftmaxPolicy`, a numpy softmax table for the exact checks of
 chapter 4, and :class:`ReinforceAgent`, a torch softmax policy over items on an encoder
