@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import recrl_lite
-from recrl_lite.envs import DiscretiseObservation, ECommerceConfig, ECommerceEnv, UserProfile
+from recrl_lite.envs import DiscretiseObservation, ECommerceConfig, ECommerceEnv, MaskObservation, UserProfile
 
 
 def test_registered_and_made_through_gymnasium(env):
@@ -253,6 +253,29 @@ def test_discretise_wrapper_states_in_space(env):
         if term or trunc:
             s, _ = wrapped.reset()
     assert len(seen) > 3
+
+
+def test_mask_wrapper_hides_only_the_named_parts(env):
+    masked = MaskObservation(gym.make(recrl_lite.ENV_ID), hide=("user", "skips"))
+    gym_check_env(masked.unwrapped)
+    lay = env.unwrapped.layout
+    full, _ = env.reset(seed=3)
+    hidden, _ = masked.reset(seed=3)
+    for a in (5, 7, 9):
+        assert masked.observation_space.contains(hidden)
+        low = masked.observation_space.low
+        np.testing.assert_array_equal(hidden[lay.user], low[lay.user])
+        assert hidden[lay.skips] == low[lay.skips]
+        shown = np.ones(lay.size, dtype=bool)
+        shown[lay.user] = False
+        shown[lay.skips] = False
+        np.testing.assert_array_equal(hidden[shown], full[shown])  # the rest is untouched
+        full, *_ = env.step(a)
+        hidden, *_ = masked.step(a)
+    with pytest.raises(ValueError, match="parts of the observation"):
+        MaskObservation(env, hide=("patience",))  # hidden already, not an observed part
+    with pytest.raises(ValueError, match="parts of the observation"):
+        MaskObservation(env, hide=())
 
 
 def test_sb3_ppo_smoke_run():

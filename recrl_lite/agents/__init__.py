@@ -21,6 +21,7 @@ from recrl_lite.agents.bandits import (
     UCB1,
     run_bandit,
     run_contextual_bandit,
+    train_bandit_on_sessions,
 )
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "UCB1",
     "run_bandit",
     "run_contextual_bandit",
+    "train_bandit_on_sessions",
 ]

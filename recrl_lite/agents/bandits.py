@@ -13,7 +13,9 @@ only problem is to explore. Every bandit here is a :class:`~recrl_lite.agents.ba
 Problems: :class:`BernoulliBandit` (context-free, with regret bookkeeping), the synthetic
 :class:`LinearContextualBandit`, and :class:`SimulatorContextualBandit`, which turns the first step
 of each simulated session into one contextual-bandit round with known expected rewards.
-:func:`run_bandit` and :func:`run_contextual_bandit` return cumulative regret curves.
+:func:`run_bandit` and :func:`run_contextual_bandit` return cumulative regret curves;
+:func:`train_bandit_on_sessions` lets a :class:`BanditPolicy` learn online at every step of
+simulated sessions.
 
 Regret here is *pseudo-regret*, :math:`\sum_t \mu^*(x_t) - \mu_{A_t}(x_t)`, computed from the true
 means, which is far less noisy than the realised reward gap.
@@ -28,6 +30,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
+from tqdm import tqdm
 
 from recrl_lite.agents.base import Policy, unwrap
 from recrl_lite.agents.tabular import random_argmax
@@ -667,3 +671,32 @@ class BanditPolicy(Policy):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.bandit.load_state_dict(state)
+
+
+def train_bandit_on_sessions(
+    policy: BanditPolicy, env: Any, n_sessions: int, seed: int | None = None, progress: bool = False
+) -> pd.DataFrame:
+    """Let ``policy`` recommend at every step of ``n_sessions`` simulated sessions, learning online.
+
+    Each recommendation is one bandit round: the context is ``policy.features(observation)`` and
+    the reward is the env's reward for the item. This is how bandits are deployed in recommenders,
+    and it is why they are myopic: nothing tells the bandit what its choice does to the rest of
+    the session. ``seed`` seeds the policy and the first ``env.reset``. Returns one row per session
+    (``session, return, length``), a learning curve.
+    """
+    if not isinstance(n_sessions, (int, np.integer)) or n_sessions < 1:
+        raise ValueError(f"n_sessions must be a positive integer, got {n_sessions!r}")
+    if seed is not None:
+        policy.seed(seed)
+    rows = []
+    for session in tqdm(range(n_sessions), desc=policy.name, disable=not progress, mininterval=1.0):
+        obs, _ = env.reset(seed=seed if session == 0 else None)
+        total, length, done = 0.0, 0, False
+        while not done:
+            action = policy.act(obs)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            policy.update(obs, action, reward)
+            total, length, done = total + float(reward), length + 1, terminated or truncated
+            obs = next_obs
+        rows.append({"session": session, "return": total, "length": length})
+    return pd.DataFrame(rows, columns=["session", "return", "length"])

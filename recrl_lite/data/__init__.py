@@ -2,7 +2,7 @@
 
 from recrl_lite.data.preprocessing import FeatureEncoder, IdIndex, PreparedData, prepare, temporal_split
 from recrl_lite.data.schema import SCHEMAS, SchemaError, read_table, validate_table
-from recrl_lite.data.synthetic import Dataset, generate_dataset, load_dataset
+from recrl_lite.data.synthetic import Dataset, Transitions, generate_dataset, load_dataset, log_transitions
 
 __all__ = [
     "SCHEMAS",
@@ -11,8 +11,10 @@ __all__ = [
     "IdIndex",
     "PreparedData",
     "SchemaError",
+    "Transitions",
     "generate_dataset",
     "load_dataset",
+    "log_transitions",
     "prepare",
     "read_table",
     "temporal_split",

@@ -5,6 +5,10 @@
 records what happened, with the probability the policy gave each recommendation. Because the data
 come from the simulator, every offline estimate made on them can be checked against the truth.
 
+:func:`log_transitions` keeps what the tables leave out, for models of the agent's state (chapter
+3 onwards): the full observation before each recommendation, the item, the reward, the logging
+policy's propensity and, for checking only, the true click probability.
+
 Tables (see :data:`recrl_lite.data.schema.SCHEMAS`):
 
 - ``users``: ``user_id, age, gender, location``
@@ -18,11 +22,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from recrl_lite.agents.base import Policy, unwrap
 from recrl_lite.agents.baselines import SoftmaxBehaviourPolicy
 from recrl_lite.data.schema import check_references, read_table
 from recrl_lite.envs.ecommerce import ECommerceConfig, ECommerceEnv, sample_users
@@ -137,3 +143,74 @@ def generate_dataset(
     })
     interactions = interactions.sort_values(["timestamp", "user_id"], kind="stable", ignore_index=True)
     return Dataset(users, items, interactions)
+
+
+@dataclass
+class Transitions:
+    """Logged simulator steps, one row per recommendation, in the order they happened.
+
+    ``session`` numbers the sessions from 0, so a split by session keeps whole sessions apart.
+    ``propensity`` is the logging policy's probability of the logged item (NaN if the policy does
+    not report one), and ``true_click_probability`` is the simulator's ground truth, which no real
+    log has: use it only to check models.
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    clicks: np.ndarray
+    propensities: np.ndarray
+    true_click_probability: np.ndarray
+    next_observations: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    session: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.actions.shape[0])
+
+    def split(self, train_fraction: float = 0.8) -> tuple[Transitions, Transitions]:
+        """The first ``train_fraction`` of the sessions and the rest (a split in time)."""
+        if not 0.0 < train_fraction < 1.0:
+            raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
+        cut = int(train_fraction * (int(self.session.max()) + 1))
+        train = self.session < cut
+        if train.all() or not train.any():
+            raise ValueError(f"{int(self.session.max()) + 1} sessions are too few to split at {train_fraction}")
+        pick = lambda mask: Transitions(**{k: v[mask] for k, v in vars(self).items()})  # noqa: E731
+        return pick(train), pick(~train)
+
+
+def log_transitions(env: Any, policy: Policy, n_steps: int, seed: int = 0) -> Transitions:
+    """Run ``policy`` on ``env`` for whole sessions until at least ``n_steps`` steps are logged.
+
+    ``seed`` fixes the users and the policy's generator. The propensity is read from the policy's ``last_propensity`` after each
+    ``act`` (as :class:`~recrl_lite.agents.baselines.SoftmaxBehaviourPolicy` reports it), or is NaN.
+    """
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+    base = unwrap(env)
+    if base.config.slate_size != 1:
+        raise ValueError(f"log_transitions logs single recommendations; got slate_size={base.config.slate_size}")
+    policy.seed(seed)
+    user_rng = np.random.default_rng([seed, 1])  # a stream distinct from the policy's default_rng(seed)
+    columns: dict[str, list[Any]] = {name: [] for name in Transitions.__dataclass_fields__}
+    session = 0
+    while len(columns["actions"]) < n_steps:
+        obs, _ = env.reset(seed=int(user_rng.integers(2**63)))
+        done = False
+        while not done:
+            action = policy.act(obs)
+            p_click = float(base.click_probabilities()[action])
+            propensity = float(getattr(policy, "last_propensity", float("nan")))
+            next_obs, reward, terminated, truncated, info = env.step(action)
+            for name, value in (("observations", obs), ("actions", action), ("rewards", reward),
+                                ("clicks", int(info["click"])), ("propensities", propensity),
+                                ("true_click_probability", p_click), ("next_observations", next_obs),
+                                ("terminated", terminated), ("truncated", truncated), ("session", session)):
+                columns[name].append(value)
+            obs, done = next_obs, terminated or truncated
+        session += 1
+    dtypes = {"actions": np.int64, "clicks": np.int64, "session": np.int64, "terminated": bool, "truncated": bool,
+              "observations": np.float32, "next_observations": np.float32}
+    return Transitions(**{name: np.asarray(values, dtype=dtypes.get(name, np.float64)) for name, values in columns.items()})

@@ -8,7 +8,7 @@ from recrl_lite.envs.ecommerce import (
     UserProfile,
     sample_users,
 )
-from recrl_lite.envs.wrappers import DiscretiseObservation
+from recrl_lite.envs.wrappers import DiscretiseObservation, MaskObservation
 
 ENV_ID = "recrl_lite/ECommerce-v0"
 
@@ -18,6 +18,7 @@ __all__ = [
     "DiscretiseObservation",
     "ECommerceConfig",
     "ECommerceEnv",
+    "MaskObservation",
     "ObservationLayout",
     "UserProfile",
     "sample_users",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import gymnasium as gym
@@ -38,3 +39,31 @@ class DiscretiseObservation(gym.ObservationWrapper[int, Any, np.ndarray]):
         last_click = int(observation[lay.recent_clicks.stop - 1] > 0.5)
         skips = min(int(round(float(observation[lay.skips]) * self._horizon)), self.skip_buckets - 1)
         return (last_category * 2 + last_click) * self.skip_buckets + skips
+
+
+class MaskObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray]):
+    """Hide named parts of the simulator's observation, for state-design ablations (chapter 3).
+
+    Each part in ``hide`` is a field of :class:`~recrl_lite.envs.ObservationLayout` (``"age"``,
+    ``"exposure"``, ``"skips"``, ...) or ``"user"`` (age, gender and location). Its entries are replaced by their lower bound on every step,
+    so they carry no information, while the observation keeps its shape and space and an agent
+    built for the full observation runs unchanged.
+    """
+
+    def __init__(self, env: gym.Env[np.ndarray, Any], hide: tuple[str, ...] | list[str]):
+        super().__init__(env)
+        layout = env.unwrapped.layout  # type: ignore[attr-defined]
+        fields = [f.name for f in dataclasses.fields(layout) if f.name != "size"] + ["user"]
+        unknown = [part for part in hide if part not in fields]
+        if unknown or not hide:
+            raise ValueError(f"hide must name parts of the observation among {fields}, got {list(hide)!r}")
+        self.hidden = tuple(hide)
+        self._keep = np.ones(env.observation_space.shape, dtype=np.float32)
+        self._fill = np.zeros(env.observation_space.shape, dtype=np.float32)
+        for part in hide:
+            where = getattr(layout, part)
+            self._keep[where] = 0.0
+            self._fill[where] = env.observation_space.low[where]  # type: ignore[attr-defined]
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return observation * self._keep + self._fill

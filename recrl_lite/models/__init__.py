@@ -1,4 +1,5 @@
-"""Models: the classic recommenders of chapter 2 (numpy); neural encoders and heads come later."""
+"""Models: the classic recommenders of chapter 2 (numpy), the torch state encoder and the reward
+model of chapter 3."""
 
 from recrl_lite.models.classic import (
     ContentBased,
@@ -12,16 +13,23 @@ from recrl_lite.models.classic import (
     cosine_similarity,
     top_k,
 )
+from recrl_lite.models.encoders import MLPEncoder
+from recrl_lite.models.reward import RewardModel, RewardModelPolicy, fit_reward_model, log_loss
 
 __all__ = [
     "ContentBased",
     "Hybrid",
     "ItemKNN",
+    "MLPEncoder",
     "MatrixFactorization",
     "Popularity",
     "Recommender",
+    "RewardModel",
+    "RewardModelPolicy",
     "UserKNN",
     "click_matrix",
     "cosine_similarity",
+    "fit_reward_model",
+    "log_loss",
     "top_k",
 ]

@@ -1,0 +1,153 @@
+r"""The reward model :math:`\hat r_w(s, a)`: a click model fitted on logged data (chapters 3 and 4).
+
+Introduced in chapter 3 (the source article's §3.3.3, done right) and used again in chapter 4's
+deep formulation. A click depends on *which* item is shown, so the model takes the action as well
+as the state (AUDIT E8: the article predicts the reward from the state alone, and writes
+:math:`r = \phi(r)`):
+
+.. math:: \hat r_w(s, a) = \sigma\big(\langle U \phi(s), e_a \rangle + c_a + w^\top \phi(s) + b\big),
+
+with an encoder :math:`\phi` (:class:`~recrl_lite.models.encoders.MLPEncoder`), an item embedding
+:math:`e_a`, an item bias :math:`c_a` (its appeal) and a state term. ``use_action=False`` keeps
+only the state term: the article's model, kept for comparison. It is trained by
+:func:`fit_reward_model` on the log-loss (binary cross-entropy) of logged ``(s, a, click)`` tuples.
+
+:class:`RewardModelPolicy` recommends :math:`\arg\max_a \hat r(s, a)`: a learned *myopic* policy,
+the best a perfect click model can do one step at a time (compare
+:class:`~recrl_lite.agents.baselines.MyopicOracle`).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from recrl_lite.agents.reinforce import TorchPolicy
+from recrl_lite.models.encoders import MLPEncoder
+
+
+class RewardModel(nn.Module):
+    r"""Logit of :math:`\hat r(s, a) = \sigma(\langle U\phi(s), e_a\rangle + c_a + w^\top\phi(s) + b)`."""
+
+    def __init__(
+        self,
+        observation_space: gym.spaces.Box,
+        n_items: int,
+        dim: int = 8,
+        hidden: tuple[int, ...] = (32,),
+        use_action: bool = True,
+    ):
+        super().__init__()
+        if n_items < 1 or dim < 1:
+            raise ValueError(f"need n_items >= 1 and dim >= 1, got {n_items}, {dim}")
+        self.n_items = int(n_items)
+        self.use_action = bool(use_action)
+        self.phi = MLPEncoder(observation_space, hidden=hidden)
+        self.to_user = nn.Linear(self.phi.output_dim, dim)      # U
+        self.item = nn.Embedding(n_items, dim)                   # e_a
+        self.item_bias = nn.Embedding(n_items, 1)                # c_a
+        self.state_term = nn.Linear(self.phi.output_dim, 1)      # w . phi(s) + b
+        nn.init.normal_(self.item.weight, std=0.1)
+        nn.init.zeros_(self.item_bias.weight)
+
+    def forward(self, observation: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Logits for a batch of (observation, item) pairs, shape (batch,)."""
+        if action.dtype not in (torch.int32, torch.int64):
+            raise ValueError(f"actions must be integer item indices, got dtype {action.dtype}")
+        if action.numel() and (int(action.min()) < 0 or int(action.max()) >= self.n_items):
+            raise ValueError(f"actions must lie in [0, {self.n_items - 1}], got values in "
+                             f"[{int(action.min())}, {int(action.max())}]")
+        h = self.phi(observation)
+        logit = self.state_term(h).squeeze(-1)
+        if self.use_action:
+            logit = logit + (self.to_user(h) * self.item(action)).sum(-1) + self.item_bias(action).squeeze(-1)
+        return logit
+
+    def all_items(self, observation: torch.Tensor) -> torch.Tensor:
+        """Logits of every item for each observation, shape (batch, n_items)."""
+        h = self.phi(observation)
+        logits = self.state_term(h)  # (batch, 1), broadcast over the items
+        if self.use_action:
+            logits = logits + self.to_user(h) @ self.item.weight.T + self.item_bias.weight.T
+        return logits.expand(-1, self.n_items)
+
+
+def fit_reward_model(
+    model: RewardModel,
+    observations: np.ndarray,
+    actions: np.ndarray,
+    rewards: np.ndarray,
+    epochs: int = 10,
+    batch_size: int = 256,
+    learning_rate: float = 3e-3,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Fit ``model`` by Adam on the log-loss of binary rewards; one row per epoch (``epoch, loss``).
+
+    ``rewards`` must be 0/1 (clicks); all three arrays must have one row per logged step. ``seed``
+    fixes the order of the minibatches; seed torch before building ``model`` to fix its weights.
+    """
+    obs = torch.as_tensor(np.asarray(observations), dtype=torch.float32)
+    act = torch.as_tensor(np.asarray(actions), dtype=torch.int64)
+    y = torch.as_tensor(np.asarray(rewards), dtype=torch.float32)
+    if not (obs.ndim == 2 and act.shape == y.shape == (obs.shape[0],)):
+        raise ValueError(f"need observations (n, d), actions (n,) and rewards (n,), got shapes "
+                         f"{tuple(obs.shape)}, {tuple(act.shape)}, {tuple(y.shape)}")
+    if obs.shape[0] == 0:
+        raise ValueError("no logged steps to fit the reward model on")
+    if not torch.all((y == 0) | (y == 1)):
+        raise ValueError("rewards must be binary clicks (0 or 1) for the log-loss")
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    bce = nn.BCEWithLogitsLoss()
+    generator = torch.Generator().manual_seed(seed)
+    history = []
+    for epoch in range(epochs):
+        total = 0.0
+        for idx in torch.randperm(obs.shape[0], generator=generator).split(batch_size):
+            optimizer.zero_grad()
+            loss = bce(model(obs[idx], act[idx]), y[idx])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * idx.shape[0]
+        history.append({"epoch": epoch + 1, "loss": total / obs.shape[0]})
+    return pd.DataFrame(history)
+
+
+def log_loss(model: RewardModel, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> float:
+    """Mean binary cross-entropy of ``model`` on logged tuples (lower is better)."""
+    with torch.no_grad():
+        logits = model(torch.as_tensor(np.asarray(observations), dtype=torch.float32),
+                       torch.as_tensor(np.asarray(actions), dtype=torch.int64))
+        return nn.functional.binary_cross_entropy_with_logits(
+            logits, torch.as_tensor(np.asarray(rewards), dtype=torch.float32)).item()
+
+
+class RewardModelPolicy(TorchPolicy):
+    """Recommend the item with the highest predicted click probability: a learned myopic policy.
+
+    Checkpoints hold the model's weights and shapes (a checkpoint of another shape is refused).
+    """
+
+    name = "reward model (greedy)"
+
+    def __init__(self, model: RewardModel):
+        super().__init__()
+        self.model = self.net = model
+        self.observation_dim = int(model.phi.input_dim)
+        self.n_actions = model.n_items
+
+    def scores(self, observation: np.ndarray) -> np.ndarray:
+        """Predicted click probabilities of every item, shape (n_items,)."""
+        with torch.no_grad():
+            x = torch.as_tensor(np.asarray(observation, dtype=np.float32)[None])
+            return torch.sigmoid(self.model.all_items(x))[0].numpy()
+
+    def act(self, observation: np.ndarray) -> int:
+        return int(np.argmax(self.scores(observation)))
+
+
+__all__ = ["RewardModel", "RewardModelPolicy", "fit_reward_model", "log_loss"]
