@@ -3,12 +3,10 @@ the cliff, checkpoints and a smoke run on the simulator."""
 
 from __future__ import annotations
 
-from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium import spaces
 
 import recrl_lite
 from recrl_lite.agents import QLearningAgent, SarsaAgent, TabularConfig, train_tabular

@@ -1,4 +1,5 @@
-"""The policy interface every agent and baseline in the book implements (chapter 1 onwards).
+"""The policy interface every agent and baseline in the book implements (chapter 1 onwards), and
+:class:`TorchPolicy`, the checkpointing shared by the torch agents.
 
 A policy maps an observation to an action (``act``), may learn from experience (``update``), owns
 its random generator (``seed``) and can be checkpointed (``save``/``load``). Privileged policies,
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 
 class Policy:
@@ -62,6 +64,36 @@ class Policy:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+class TorchPolicy(Policy):
+    """Shared checkpointing for torch agents: the network's state_dict plus the shapes it fits."""
+
+    net: nn.Module
+    device: torch.device
+
+    def _meta(self) -> dict[str, Any]:
+        return {"observation_dim": self.observation_dim, "n_actions": self.n_actions}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"meta": self._meta(), "net": self.net.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if state["meta"] != self._meta():
+            raise ValueError(
+                f"checkpoint is for {state['meta']}, but this {type(self).__name__} has {self._meta()} "
+                "(a checkpoint from another env or config?)"
+            )
+        own = self.net.state_dict()
+        wrong = {k: (tuple(v.shape), tuple(own[k].shape)) for k, v in state["net"].items() if k in own and v.shape != own[k].shape}
+        if wrong or set(state["net"]) != set(own):
+            raise ValueError(f"checkpoint weights do not fit this network: shape (saved, expected) {wrong}, "
+                             f"missing {sorted(set(own) - set(state['net']))}, unexpected {sorted(set(state['net']) - set(own))}")
+        self.net.load_state_dict(state["net"])
+
+    def save(self, path: Any) -> None:
+        torch.save({"class": type(self).__name__, "state": self.state_dict()}, path)
 
 
 def unwrap(env: Any) -> Any:

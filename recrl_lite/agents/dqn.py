@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from recrl_lite.agents.reinforce import TorchPolicy
+from recrl_lite.agents.base import TorchPolicy
 from recrl_lite.models.encoders import MLPEncoder
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -30,7 +29,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from recrl_lite.agents.base import Policy
+from recrl_lite.agents.base import TorchPolicy
 from recrl_lite.models.encoders import MLPEncoder
 
 
@@ -114,36 +113,6 @@ class PolicyValueNet(nn.Module):
     def forward(self, observation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.policy_head(self.policy_encoder(observation))
         return logits, self.value_head(self.value_encoder(observation)).squeeze(-1)
-
-
-class TorchPolicy(Policy):
-    """Shared checkpointing for torch agents: the network's state_dict plus the shapes it fits."""
-
-    net: nn.Module
-    device: torch.device
-
-    def _meta(self) -> dict[str, Any]:
-        return {"observation_dim": self.observation_dim, "n_actions": self.n_actions}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"meta": self._meta(), "net": self.net.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        if state["meta"] != self._meta():
-            raise ValueError(
-                f"checkpoint is for {state['meta']}, but this {type(self).__name__} has {self._meta()} "
-                "(a checkpoint from another env or config?)"
-            )
-        own = self.net.state_dict()
-        wrong = {k: (tuple(v.shape), tuple(own[k].shape)) for k, v in state["net"].items() if k in own and v.shape != own[k].shape}
-        if wrong or set(state["net"]) != set(own):
-            raise ValueError(f"checkpoint weights do not fit this network: shape (saved, expected) {wrong}, "
-                             f"missing {sorted(set(own) - set(state['net']))}, unexpected {sorted(set(state['net']) - set(own))}")
-        self.net.load_state_dict(state["net"])
-
-    def save(self, path: Any) -> None:
-        torch.save({"class": type(self).__name__, "state": self.state_dict()}, path)
 
 
 class ReinforceAgent(TorchPolicy):

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from recrl_lite.agents.reinforce import TorchPolicy
+from recrl_lite.agents.base import TorchPolicy
 from recrl_lite.models.encoders import MLPEncoder
 
 

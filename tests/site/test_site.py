@@ -99,6 +99,7 @@ def rel(path: Path) -> str:
 def test_expected_pages_exist():
     pages = {rel(p) for p in html_pages()}
     for page in ("index.html", "book/preface.html", "notebooks/01_background.html", CHAPTER_2,
+                 "notebooks/03_core_algorithms.html", "notebooks/04_mathematics.html",
                  "book/glossary.html", "book/errata.html", "book/references.html"):
         assert page in pages, f"{page} was not built"
 
@@ -239,7 +240,8 @@ def test_maths_typeset(crawl):
     assert dom["mathjax_loaded"] and dom["mjx_containers"] > 0, f"maths not typeset on {CHAPTER_2}: {dom}"
 
 
-@pytest.mark.parametrize("page", ["book/glossary.html", "book/errata.html"])
+@pytest.mark.parametrize("page", ["book/glossary.html", "book/errata.html", "notebooks/03_core_algorithms.html",
+                                  "notebooks/04_mathematics.html"])
 def test_prose_maths_typeset(crawl, page):
     dom = crawl[page].dom
     assert dom["mjx_containers"] > 0, f"maths not typeset on {page}: {dom}"
