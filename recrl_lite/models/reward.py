@@ -139,12 +139,13 @@ class RewardModelPolicy(TorchPolicy):
         self.model = self.net = model
         self.observation_dim = int(model.phi.input_dim)
         self.n_actions = model.n_items
+        self.device = next(model.parameters()).device  # act on the device the model lives on
 
     def scores(self, observation: np.ndarray) -> np.ndarray:
         """Predicted click probabilities of every item, shape (n_items,)."""
         with torch.no_grad():
-            x = torch.as_tensor(np.asarray(observation, dtype=np.float32)[None])
-            return torch.sigmoid(self.model.all_items(x))[0].numpy()
+            x = torch.as_tensor(np.asarray(observation, dtype=np.float32)[None], device=self.device)
+            return torch.sigmoid(self.model.all_items(x))[0].cpu().numpy()
 
     def act(self, observation: np.ndarray) -> int:
         return int(np.argmax(self.scores(observation)))
