@@ -3,7 +3,7 @@
 #   make venv    create .venv (once), install requirements.txt and recrl_lite (editable), and
 #                Chromium for the site tests
 #   make book    execute every chapter and build the website into _build/html (-n -W --keep-going)
-#   make test    unit tests, nbval over notebooks/, then `make book` and the site tests
+#   make test    type check, unit tests, nbval over notebooks/, then `make book` and the site tests
 #
 # CI runs .ci/run, which runs `make test`.
 
@@ -22,10 +22,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JB_FLAGS := --all -W -n --keep-going
 
-.PHONY: help venv chromium book unit nbval site-test test vendor clean
+.PHONY: help venv chromium book typecheck unit nbval site-test test vendor clean
 
 help:
-	@echo "make venv | book | test | unit | nbval | site-test | vendor | clean"
+	@echo "make venv | book | test | typecheck | unit | nbval | site-test | vendor | clean"
 
 ## --------------------------------------------------------------------------- environment
 
@@ -60,6 +60,10 @@ book: $(STAMP)
 
 ## --------------------------------------------------------------------------- tests
 
+# recrl_lite ships py.typed: its annotations are checked (settings in pyproject.toml)
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
+
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests --ignore=tests/site
 
@@ -70,6 +74,7 @@ site-test: venv
 	$(BIN)/python -m pytest tests/site
 
 test: venv
+	$(MAKE) typecheck
 	$(MAKE) unit
 	$(MAKE) nbval
 	$(MAKE) book

@@ -170,6 +170,18 @@ def test_agents_reject_non_discrete_actions():
             cls(env.observation_space, env.action_space)
 
 
+def test_pluggable_encoder_must_declare_its_width():
+    env = ECommerceEnv()
+    bare = torch.nn.Sequential(torch.nn.Linear(31, 16), torch.nn.ReLU())
+    with pytest.raises(ValueError, match="output_dim"):
+        DQNAgent(env.observation_space, env.action_space, encoder=bare)
+    bare.output_dim = 16  # declared: the Q head is sized by it
+    agent = DQNAgent(env.observation_space, env.action_space, encoder=bare, seed=0)
+    assert agent.net.q_head.in_features == 16
+    obs, _ = env.reset(seed=0)
+    assert 0 <= agent.act(obs) < 120
+
+
 def test_invalid_configs():
     with pytest.raises(ValueError, match="baseline"):
         ReinforceConfig(baseline="median")

@@ -71,6 +71,8 @@ class TorchPolicy(Policy):
 
     net: nn.Module
     device: torch.device
+    observation_dim: int
+    n_actions: int
 
     def _meta(self) -> dict[str, Any]:
         return {"observation_dim": self.observation_dim, "n_actions": self.n_actions}

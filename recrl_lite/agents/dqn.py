@@ -32,7 +32,7 @@ from torch import nn
 from tqdm import tqdm
 
 from recrl_lite.agents.base import TorchPolicy
-from recrl_lite.models.encoders import MLPEncoder
+from recrl_lite.models.encoders import MLPEncoder, encoder_width
 
 
 @dataclass
@@ -92,7 +92,7 @@ class QNetwork(nn.Module):
     def __init__(self, encoder: nn.Module, n_actions: int):
         super().__init__()
         self.encoder = encoder
-        self.q_head = nn.Linear(encoder.output_dim, n_actions)
+        self.q_head = nn.Linear(encoder_width(encoder), n_actions)
 
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
         return self.q_head(self.encoder(observation))
@@ -238,7 +238,7 @@ def train_dqn(agent: DQNAgent, make_env: Callable[[], gym.Env], seed: int = 0, p
             actions = agent.act_batch(obs)
             for i, env in enumerate(envs):
                 next_obs, reward, terminated, truncated, _ = env.step(int(actions[i]))
-                buffer.add(i, obs[i], int(actions[i]), reward, next_obs, terminated, truncated)
+                buffer.add(i, obs[i], int(actions[i]), float(reward), next_obs, terminated, truncated)
                 ep_return[i] += reward
                 ep_length[i] += 1
                 if terminated or truncated:

@@ -30,7 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from recrl_lite.agents.base import TorchPolicy
-from recrl_lite.models.encoders import MLPEncoder
+from recrl_lite.models.encoders import MLPEncoder, encoder_width
 
 
 # ----------------------------------------------------------------------------- tabular (chapter 4)
@@ -107,8 +107,8 @@ class PolicyValueNet(nn.Module):
         super().__init__()
         self.policy_encoder = policy_encoder
         self.value_encoder = value_encoder
-        self.policy_head = nn.Linear(policy_encoder.output_dim, n_actions)
-        self.value_head = nn.Linear(value_encoder.output_dim, 1)
+        self.policy_head = nn.Linear(encoder_width(policy_encoder), n_actions)
+        self.value_head = nn.Linear(encoder_width(value_encoder), 1)
 
     def forward(self, observation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.policy_head(self.policy_encoder(observation))
@@ -192,7 +192,7 @@ def collect_episodes(
     agent: ReinforceAgent, envs: list[gym.Env], seeds: list[int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Run one session in each env in lockstep; returns (obs, actions, rewards, mask), each (B, H, ...)."""
-    horizon = envs[0].unwrapped.config.horizon
+    horizon = envs[0].unwrapped.config.horizon  # type: ignore[attr-defined]
     n = len(envs)
     obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds)])
     obs_buf = np.zeros((n, horizon, obs.shape[1]), dtype=np.float32)

@@ -15,7 +15,7 @@ iteration (S&B §4.4). Terminal states have value 0 by definition; their rows of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -158,7 +158,7 @@ def evaluate_policy_exact(mdp: TabularMDP, pi: npt.ArrayLike) -> FloatArray:
     p_pi, r_pi = _policy_model(mdp, pi)
     a = np.eye(mdp.n_states) - mdp.gamma * p_pi
     try:
-        return np.linalg.solve(a, r_pi)
+        return cast(FloatArray, np.linalg.solve(a, r_pi))
     except np.linalg.LinAlgError as err:
         raise ValueError("I - γP_π is singular: with γ = 1 the policy must reach a terminal state") from err
 
@@ -314,8 +314,8 @@ class TabularMDPEnv(gym.Env[int, int]):
         if start is not None and not (0 <= start < mdp.n_states and not mdp.terminal[start]):
             raise ValueError(f"start must be a live state in [0, {mdp.n_states - 1}] or None, got {start!r}")
         self.mdp, self.start = mdp, start
-        self.observation_space = spaces.Discrete(mdp.n_states)
-        self.action_space = spaces.Discrete(mdp.n_actions)
+        self.observation_space = spaces.Discrete(mdp.n_states)  # type: ignore[assignment]
+        self.action_space = spaces.Discrete(mdp.n_actions)  # type: ignore[assignment]
         self._cumulative = np.cumsum(mdp.P, axis=2)
         self._live = np.flatnonzero(~mdp.terminal)
         self.state = -1

@@ -30,7 +30,7 @@ class DiscretiseObservation(gym.ObservationWrapper[int, Any, np.ndarray]):
         self._category = base.catalogue.category  # type: ignore[attr-defined]
         self._horizon = base.config.horizon  # type: ignore[attr-defined]
         self.n_categories = base.config.n_categories  # type: ignore[attr-defined]
-        self.observation_space = spaces.Discrete((self.n_categories + 1) * 2 * skip_buckets)
+        self.observation_space = spaces.Discrete((self.n_categories + 1) * 2 * skip_buckets)  # type: ignore[assignment]
 
     def observation(self, observation: np.ndarray) -> int:
         lay = self._layout
@@ -58,12 +58,13 @@ class MaskObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray]):
         if unknown or not hide:
             raise ValueError(f"hide must name parts of the observation among {fields}, got {list(hide)!r}")
         self.hidden = tuple(hide)
-        self._keep = np.ones(env.observation_space.shape, dtype=np.float32)
-        self._fill = np.zeros(env.observation_space.shape, dtype=np.float32)
+        low = np.asarray(env.observation_space.low, dtype=np.float32)  # type: ignore[attr-defined]
+        self._keep = np.ones_like(low)
+        self._fill = np.zeros_like(low)
         for part in hide:
             where = getattr(layout, part)
             self._keep[where] = 0.0
-            self._fill[where] = env.observation_space.low[where]  # type: ignore[attr-defined]
+            self._fill[where] = low[where]
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
         return observation * self._keep + self._fill

@@ -24,7 +24,7 @@ The taxonomy follows chapter 2 (and erratum E2 of the source article):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -240,7 +240,8 @@ class UserKNN(Recommender):
     def _scores(self, users: IntArray) -> FloatArray:
         sim = cosine_similarity(self.X_[users], self.X_)
         sim[np.arange(users.size), users] = 0.0  # a user is not its own neighbour
-        k = min(self.k, self.n_users_ - 1) if self.n_users_ > 1 else 0
+        n_users = sim.shape[1]
+        k = min(self.k, n_users - 1) if n_users > 1 else 0
         if k < sim.shape[1]:
             # zero out everything but the k largest similarities of each row
             cut = np.argpartition(-sim, k, axis=1)[:, k:]
@@ -326,10 +327,10 @@ class MatrixFactorization(Recommender):
         ridge = reg * np.eye(r)
         if weights is None:
             gram = design.T @ design + ridge
-            return np.linalg.solve(gram, (target @ design).T).T
+            return cast(FloatArray, np.linalg.solve(gram, (target @ design).T).T)
         gram = np.einsum("nm,mr,ms->nrs", weights, design, design) + ridge
         rhs = (weights * target) @ design
-        return np.linalg.solve(gram, rhs[..., None])[..., 0]
+        return cast(FloatArray, np.linalg.solve(gram, rhs[..., None])[..., 0])
 
     def _loss(self, x: FloatArray, w: FloatArray | None) -> float:
         err = x - self._predict_all()

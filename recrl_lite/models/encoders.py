@@ -23,6 +23,9 @@ class MLPEncoder(nn.Module):
     the same scale without statistics fitted from data.
     """
 
+    low: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, observation_space: spaces.Box, hidden: Sequence[int] = (128, 128)):
         super().__init__()
         if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
@@ -48,3 +51,12 @@ class MLPEncoder(nn.Module):
         if observation.shape[-1] != self.input_dim:
             raise ValueError(f"MLPEncoder expects observations of size {self.input_dim}, got shape {tuple(observation.shape)}")
         return self.net((observation - self.low) * self.scale)
+
+
+def encoder_width(encoder: nn.Module) -> int:
+    """The feature width ``output_dim`` of a pluggable encoder, which sizes the heads built on it."""
+    width = getattr(encoder, "output_dim", None)
+    if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width < 1:
+        raise ValueError(f"an encoder must have a positive integer attribute output_dim (the width of phi(s)); "
+                         f"{type(encoder).__name__} has output_dim={width!r}")
+    return int(width)
