@@ -8,7 +8,7 @@ import torch
 import recrl_lite
 from recrl_lite.agents import RandomPolicy, SoftmaxBehaviourPolicy
 from recrl_lite.data import Transitions, log_transitions
-from recrl_lite.models.reward import RewardModel, RewardModelPolicy, fit_reward_model, log_loss
+from recrl_lite.models.reward import RewardModel, RewardModelPolicy, fit_reward_model, log_loss, probability_log_loss
 
 torch.set_num_threads(1)
 
@@ -82,8 +82,7 @@ def test_the_item_carries_the_signal(logged):
     """Under uniform logging, r(s, a) beats a constant rate on held-out sessions; r(s) does not."""
     env, log = logged
     train, test = log.split(0.8)
-    p = train.clicks.mean()
-    constant = -np.mean(test.clicks * np.log(p) + (1 - test.clicks) * np.log(1 - p))
+    constant = probability_log_loss(np.full(len(test), train.clicks.mean()), test.clicks)
     losses = {}
     for use_action in (False, True):
         torch.manual_seed(0)
@@ -122,5 +121,9 @@ def test_bad_input_raises_clear_errors(logged):
         fit_reward_model(model, log.observations[:4], log.actions[:4], np.array([0, 1, 2, 0]))
     with pytest.raises(ValueError, match="shapes"):
         fit_reward_model(model, log.observations[:4], log.actions[:3], log.clicks[:4])
+    with pytest.raises(ValueError, match="strictly between"):
+        probability_log_loss(np.array([0.0, 0.5]), np.array([0, 1]))
+    with pytest.raises(ValueError, match="shape"):
+        probability_log_loss(np.array([0.5]), np.array([0, 1]))
     with pytest.raises(ValueError, match="n_steps"):
         log_transitions(env, RandomPolicy(120), 0)

@@ -14,7 +14,13 @@ from recrl_lite.models.classic import (
     top_k,
 )
 from recrl_lite.models.encoders import MLPEncoder
-from recrl_lite.models.reward import RewardModel, RewardModelPolicy, fit_reward_model, log_loss
+from recrl_lite.models.reward import (
+    RewardModel,
+    RewardModelPolicy,
+    fit_reward_model,
+    log_loss,
+    probability_log_loss,
+)
 
 __all__ = [
     "ContentBased",
@@ -31,5 +37,6 @@ __all__ = [
     "cosine_similarity",
     "fit_reward_model",
     "log_loss",
+    "probability_log_loss",
     "top_k",
 ]

@@ -126,6 +126,21 @@ def log_loss(model: RewardModel, observations: np.ndarray, actions: np.ndarray, 
             logits, torch.as_tensor(np.asarray(rewards), dtype=torch.float32)).item()
 
 
+def probability_log_loss(probabilities: np.ndarray, outcomes: np.ndarray) -> float:
+    """Mean binary cross-entropy of click probabilities against 0/1 outcomes.
+
+    For predictions that are not a :class:`RewardModel`: a constant click rate, or the simulator's
+    true probabilities (the best log-loss any model can reach on the same clicks).
+    """
+    p = np.asarray(probabilities, dtype=float)
+    y = np.asarray(outcomes, dtype=float)
+    if p.shape != y.shape:
+        raise ValueError(f"probabilities have shape {p.shape}, outcomes {y.shape}")
+    if not np.all((p > 0.0) & (p < 1.0)):
+        raise ValueError("probabilities must lie strictly between 0 and 1")
+    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log(1.0 - p)))
+
+
 class RewardModelPolicy(TorchPolicy):
     """Recommend the item with the highest predicted click probability: a learned myopic policy.
 
@@ -151,4 +166,4 @@ class RewardModelPolicy(TorchPolicy):
         return int(np.argmax(self.scores(observation)))
 
 
-__all__ = ["RewardModel", "RewardModelPolicy", "fit_reward_model", "log_loss"]
+__all__ = ["RewardModel", "RewardModelPolicy", "fit_reward_model", "log_loss", "probability_log_loss"]
