@@ -5,6 +5,7 @@ from recrl_lite.envs.ecommerce import (
     ECommerceConfig,
     ECommerceEnv,
     ObservationLayout,
+    SlateSpace,
     UserProfile,
     sample_users,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "ECommerceEnv",
     "MaskObservation",
     "ObservationLayout",
+    "SlateSpace",
     "UserProfile",
     "sample_users",
 ]

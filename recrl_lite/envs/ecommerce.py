@@ -33,8 +33,9 @@ fatigue, is what makes the myopic click-maximiser lose (chapter 2 measures it).
 
 Action Space
 ------------
-``Discrete(n_items)``: the item to recommend. With ``slate_size = k > 1``,
-``MultiDiscrete([n_items] * k)`` with k distinct items, slot 0 first.
+``Discrete(n_items)``: the item to recommend. With ``slate_size = k > 1``, a
+:class:`SlateSpace`: a ``MultiDiscrete([n_items] * k)`` whose members (and samples) are k distinct
+items, slot 0 first.
 
 Observation Space
 -----------------
@@ -89,6 +90,35 @@ CATEGORY_NAMES = (
 GENDERS = ("F", "M")
 LOCATIONS = ("north", "south", "east", "west", "central")
 AGE_MIN, AGE_MAX = 18, 70
+
+
+class SlateSpace(spaces.MultiDiscrete):
+    """Slates of ``slate_size`` distinct item ids out of ``n_items``, slot 0 first.
+
+    A ``MultiDiscrete([n_items] * slate_size)`` (so libraries that accept ``MultiDiscrete`` accept it)
+    whose ``sample`` draws without replacement and whose ``contains`` rejects repeated items: a plain
+    ``MultiDiscrete`` would sample a slate with a repeat, which ``ECommerceEnv.step`` refuses.
+    """
+
+    def __init__(self, n_items: int, slate_size: int, seed: int | np.random.Generator | None = None):
+        if not 2 <= slate_size <= n_items:
+            raise ValueError(f"slate_size must be in [2, n_items={n_items}], got {slate_size}")
+        super().__init__([n_items] * slate_size, dtype=np.int64, seed=seed)
+        self.n_items, self.slate_size = int(n_items), int(slate_size)
+
+    def sample(self, mask: Any = None, probability: Any = None) -> np.ndarray:
+        if mask is not None or probability is not None:
+            raise NotImplementedError("SlateSpace.sample takes no mask or probability")
+        return self.np_random.choice(self.n_items, size=self.slate_size, replace=False).astype(np.int64)
+
+    def contains(self, x: Any) -> bool:
+        return bool(super().contains(x)) and np.unique(np.asarray(x)).size == self.slate_size
+
+    def __repr__(self) -> str:
+        return f"SlateSpace(n_items={self.n_items}, slate_size={self.slate_size})"
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, SlateSpace) and (other.n_items, other.slate_size) == (self.n_items, self.slate_size)
 
 
 @dataclass(frozen=True)
@@ -340,7 +370,7 @@ class ECommerceEnv(gym.Env[np.ndarray, Any]):
         self.catalogue = Catalogue.generate(cfg)
         self.layout = ObservationLayout.for_config(cfg)
         n, k = cfg.n_items, cfg.slate_size
-        self.action_space = spaces.Discrete(n) if k == 1 else spaces.MultiDiscrete([n] * k)
+        self.action_space = spaces.Discrete(n) if k == 1 else SlateSpace(n, k)
         low = np.zeros(self.layout.size, dtype=np.float32)
         high = np.ones(self.layout.size, dtype=np.float32)
         lay = self.layout
