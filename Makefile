@@ -38,9 +38,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip check
 	touch $@
 
-# Headless Chromium (Debian package) for tests/site. Installed only when missing.
+# Headless Chromium (Debian package) for tests/site. Installed only when no Chromium is found
+# (the same names tests/site/conftest.py looks for; CHROMIUM=/path/to/browser skips the install).
 chromium:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@if [ -z "$$CHROMIUM" ] && ! command -v chromium >/dev/null 2>&1 \
+		&& ! command -v chromium-browser >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then \
 		echo "chromium not found: installing it with apt-get"; \
 		$(SUDO) apt-get update -q; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \

@@ -1,15 +1,18 @@
 r"""REINFORCE with a baseline: Monte Carlo policy gradient (chapter 3; the maths is in chapter 4).
 
-Williams (1992); Sutton & Barto (2018), §13.3–13.4. The policy gradient theorem (Sutton,
-McAllester, Singh & Mansour, 1999) gives
+Williams (1992); Sutton & Barto (2018), §13.3–13.4. For the discounted objective
+:math:`J(\theta) = \mathbb E[G_0]`, the policy gradient theorem (Sutton, McAllester, Singh &
+Mansour, 1999) gives
 
-.. math:: \nabla_\theta J(\theta) = \mathbb E_\pi\big[\textstyle\sum_t (G_t - b(S_t))\,
+.. math:: \nabla_\theta J(\theta) = \mathbb E_\pi\big[\textstyle\sum_t \gamma^t (G_t - b(S_t))\,
           \nabla_\theta \ln \pi_\theta(A_t \mid S_t)\big],
 
 and any baseline :math:`b(s)` that does not depend on the action leaves it unbiased, because
 :math:`\mathbb E_{a\sim\pi}[\nabla \ln \pi(a|s)] = 0`. Here :math:`b = V_w(s)`, a separate value
-network fitted to the returns. As in most implementations, the :math:`\gamma^t` factor of S&B's
-REINFORCE pseudocode (§13.3) is dropped (it would down-weight late steps of a session).
+network fitted to the returns. As in most implementations, :class:`ReinforceAgent` drops the
+:math:`\gamma^t` factor (it would down-weight late steps of a session), so its update follows a
+direction that is not exactly :math:`\nabla J`; chapter 4 checks the exact estimator, with
+:math:`\gamma^t`, against the theorem.
 
 Two versions: :class:`TabularSoftmaxPolicy`, a numpy softmax table for the exact checks of
 chapter 4, and :class:`ReinforceAgent`, a torch softmax policy over items on an encoder
