@@ -1,7 +1,8 @@
 r"""An e-commerce session simulator in which long-term effects matter.
 
-Introduced in chapter 1 (a first taste) and specified in chapter 2 of the book; every later
-chapter trains or evaluates on it. Peers: RecSim (Ie et al., 2019) and RecoGym (Rohde et al., 2018).
+Introduced in chapter 1 (a first taste) and specified in chapter 2 of the book (section "The
+simulator's model", which states the equations below and checks them against this code); every
+later chapter trains or evaluates on it. Peers: RecSim (Ie et al., 2019) and RecoGym (Rohde et al., 2018).
 This one is smaller and faster, and it exposes its ground truth.
 
 Generative model
@@ -26,7 +27,8 @@ For a single recommendation this is :math:`\sigma(v_i)`.
 **Purchase** after a click: :math:`P(\text{buy}) = \sigma(\gamma_0 + \gamma_q (q_i - 1) + \gamma_f
 \langle e_i, u\rangle - \beta_u \log(p_i / \bar p))`.
 
-**Dynamics.** Fatigue decays and builds, :math:`F_{t+1} = \rho F_t + \mathbb 1[c = c_{\text{shown}}]`.
+**Dynamics.** Fatigue decays and builds, :math:`F_{t+1} = \rho F_t + \mathbb 1[c = c_{\text{shown}}]`
+(each item of a k-item slate adds 1/k).
 Patience moves by :math:`q_i - 1` after a click (quality refills it, clickbait drains it) and by
 :math:`-\kappa_{skip}` after an ignored recommendation. This coupling of patience to quality, not
 fatigue, is what makes the myopic click-maximiser lose (chapter 2 measures it).
