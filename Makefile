@@ -41,7 +41,7 @@ $(STAMP): requirements.txt pyproject.toml
 # Headless Chromium (Debian package) for tests/site. Installed only when no Chromium is found
 # (the same names tests/site/conftest.py looks for; CHROMIUM=/path/to/browser skips the install).
 chromium:
-	@if [ -z "$$CHROMIUM" ] && ! command -v chromium >/dev/null 2>&1 \
+	@if [ -z "$${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 \
 		&& ! command -v chromium-browser >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then \
 		echo "chromium not found: installing it with apt-get"; \
 		$(SUDO) apt-get update -q; \
