@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from recrl_lite.data import generate_dataset, prepare
-from recrl_lite.evaluation import ndcg_at_k
+from recrl_lite.evaluation import ndcg_at_k, split_test_users
 from recrl_lite.models import Hybrid, MatrixFactorization, click_matrix, top_k
 
 SEED = 100            # the tuning dataset; chapter 2 evaluates on seeds 0, 1, 2
@@ -43,21 +43,9 @@ OUT = Path(__file__).parent / "results" / "classic_tuning.json"
 
 
 def split_users(data):
-    """Click matrix; warm and cold validation users with relevant sets and masks (chapter 2's protocol)."""
+    """The training click matrix, and the warm and cold validation users (chapter 2's protocol)."""
     X = click_matrix(data.train, len(data.user_index), len(data.item_index))
-    later = data.test[data.test["click"] == 1].groupby("user_index")["item_index"].apply(set)
-    groups = {"warm": ([], []), "cold": ([], [])}
-    for u, items in later.items():
-        new_items = items - set(np.flatnonzero(X[u]).tolist())
-        if new_items:
-            group = "warm" if X[u].sum() > 0 else "cold"
-            groups[group][0].append(u)
-            groups[group][1].append(new_items)
-    out = {}
-    for group, (users, relevant) in groups.items():
-        users = np.array(users)
-        out[group] = (users, relevant, X[users] > 0)
-    return X, out
+    return X, split_test_users(X, data.test)
 
 
 def ndcg(model, group) -> float:

@@ -4,6 +4,7 @@ import math
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ from recrl_lite.evaluation import (
     intervals_disjoint,
     mean_ci,
     ndcg_at_k,
+    split_test_users,
     summarize,
 )
 
@@ -158,3 +160,29 @@ def test_ranking_metrics_are_bounded_and_perfect_at_the_top(n_items, k, data):
     assert hit_rate_at_k(ranked, [rel], k) in (0.0, 1.0)
     top = np.array([sorted(rel) + [i for i in range(n_items) if i not in rel]])
     assert ndcg_at_k(top, [rel], k) == pytest.approx(1.0)
+
+
+def test_split_test_users_warm_cold_relevant_and_excluded():
+    # user 0 clicked item 1 in training; user 1 never clicked in training; user 2 clicks nothing new
+    train = np.array([[0, 1, 0, 0], [0, 0, 0, 0], [1, 0, 0, 0]], dtype=float)
+    test = pd.DataFrame({"user_index": [0, 0, 0, 1, 1, 2, 2],
+                         "item_index": [1, 2, 3, 3, 0, 0, 2],
+                         "click": [1, 1, 0, 1, 1, 1, 0]})
+    groups = split_test_users(train, test)
+    warm, cold = groups["warm"], groups["cold"]
+    assert warm.users.tolist() == [0] and warm.relevant == [{2}]   # item 1 was seen, item 3 not clicked
+    assert warm.exclude.tolist() == [[False, True, False, False]]
+    assert cold.users.tolist() == [1] and cold.relevant == [{0, 3}] and not cold.exclude.any()
+    # user 2's only test click repeats a training click: nothing to discover, so no group
+    assert 2 not in warm.users and 2 not in cold.users
+
+
+def test_split_test_users_rejects_bad_input():
+    train = np.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"lack column\(s\) \['click'\]"):
+        split_test_users(train, pd.DataFrame({"user_index": [0], "item_index": [1]}))
+    with pytest.raises(ValueError, match=r"item_index outside \[0, 2\]"):
+        split_test_users(train, pd.DataFrame({"user_index": [0], "item_index": [5], "click": [1]}))
+    with pytest.raises(ValueError, match="users x items matrix"):
+        split_test_users(np.zeros(3), pd.DataFrame({"user_index": [0], "item_index": [1], "click": [1]}))
+

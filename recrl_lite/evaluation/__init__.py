@@ -1,11 +1,19 @@
 """Evaluation: online rollouts with confidence intervals, ranking metrics, statistics."""
 
-from recrl_lite.evaluation.metrics import catalogue_coverage, category_diversity, hit_rate_at_k, ndcg_at_k
+from recrl_lite.evaluation.metrics import (
+    RankingUsers,
+    catalogue_coverage,
+    category_diversity,
+    hit_rate_at_k,
+    ndcg_at_k,
+    split_test_users,
+)
 from recrl_lite.evaluation.online import SESSION_METRICS, compare_policies, evaluate_policy, summarize
 from recrl_lite.evaluation.stats import intervals_disjoint, mean_ci, t_quantile_975
 
 __all__ = [
     "SESSION_METRICS",
+    "RankingUsers",
     "catalogue_coverage",
     "category_diversity",
     "compare_policies",
@@ -14,6 +22,7 @@ __all__ = [
     "intervals_disjoint",
     "mean_ci",
     "ndcg_at_k",
+    "split_test_users",
     "summarize",
     "t_quantile_975",
 ]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
 
 def catalogue_coverage(recommended: Sequence[Sequence[int]] | np.ndarray, n_items: int) -> float:
@@ -57,3 +59,48 @@ def _check_ranked(ranked: np.ndarray, relevant: Sequence[set[int]], k: int) -> N
         raise ValueError(f"{len(relevant)} relevance sets for {ranked.shape[0]} ranked rows")
     if any(len(rel) == 0 for rel in relevant):
         raise ValueError("every user needs at least one relevant item; drop users with none first")
+
+
+class RankingUsers(NamedTuple):
+    """One group of test users for top-K evaluation (chapter 2)."""
+
+    users: np.ndarray
+    """Row indices of the users in the click matrix."""
+    relevant: list[set[int]]
+    """For each user, the items clicked in the test period and not in training."""
+    exclude: np.ndarray
+    """Boolean mask, one row per user: the items clicked in training, kept out of the ranking."""
+
+
+def split_test_users(train_clicks: np.ndarray, test: pd.DataFrame) -> dict[str, RankingUsers]:
+    """Chapter 2's offline protocol: the ``"warm"`` and ``"cold"`` test users of a temporal split.
+
+    ``train_clicks`` is the users x items click matrix of the training period
+    (:func:`recrl_lite.models.click_matrix`) and ``test`` the later interactions, with
+    ``user_index``, ``item_index`` and ``click`` columns (:func:`recrl_lite.data.prepare`). A user's
+    relevant items are the *new* items they click in the test period; items they clicked in
+    training are excluded from their list, so the metrics measure discovery, not repetition. Users
+    with no training click are *cold*, the others *warm*; users with no new test click are left out.
+    """
+    missing = [c for c in ("user_index", "item_index", "click") if c not in test.columns]
+    if missing:
+        raise ValueError(f"test interactions lack column(s) {missing}; found {list(test.columns)}")
+    clicks = np.asarray(train_clicks)
+    if clicks.ndim != 2:
+        raise ValueError(f"train_clicks must be a users x items matrix, got shape {clicks.shape}")
+    clicked = test[test["click"] == 1]
+    for column, size in (("user_index", clicks.shape[0]), ("item_index", clicks.shape[1])):
+        out_of_range = clicked[(clicked[column] < 0) | (clicked[column] >= size)]
+        if len(out_of_range):
+            raise ValueError(f"{len(out_of_range)} test click(s) have {column} outside [0, {size - 1}] "
+                             f"of the click matrix, e.g. {out_of_range[column].iloc[0]}")
+    seen = clicks > 0
+    groups: dict[str, tuple[list[int], list[set[int]]]] = {"warm": ([], []), "cold": ([], [])}
+    for user, items in clicked.groupby("user_index")["item_index"].apply(set).items():
+        new_items = {int(i) for i in items} - set(np.flatnonzero(seen[user]).tolist())
+        if new_items:
+            users, relevant = groups["warm" if seen[user].any() else "cold"]
+            users.append(int(user))
+            relevant.append(new_items)
+    return {name: RankingUsers(np.array(users, dtype=int), relevant, seen[np.array(users, dtype=int)])
+            for name, (users, relevant) in groups.items()}
