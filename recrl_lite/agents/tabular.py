@@ -59,7 +59,9 @@ class TabularConfig:
     epsilon_schedule: Literal["constant", "exponential", "inverse"] = "constant"
     """How ε changes with the number k of finished episodes: ``constant`` ε_k = ε_start;
     ``exponential`` ε_k = max(ε_end, ε_start · decay^k); ``inverse`` ε_k = max(ε_end, ε_start / (k + 1)),
-    which is GLIE (greedy in the limit with infinite exploration) when ε_end = 0."""
+    which with ε_end = 0 vanishes while its sum diverges: the usual recipe for GLIE (greedy in the
+    limit with infinite exploration), which also needs every state-action pair to keep being visited
+    (Singh et al. 2000 use a per-state ε_t(s) = c / n_t(s) to guarantee it)."""
     epsilon_start: float = 0.1
     """ε in the first episode (probability of a uniformly random action)."""
     epsilon_end: float = 0.01
