@@ -152,6 +152,7 @@ def test_slate_space_samples_only_valid_slates():
             env.reset()
     assert not space.contains(np.array([4, 4, 7])) and space.contains(np.array([4, 5, 7]))
     assert not space.contains(np.array([4, 5, 120])) and not space.contains(np.array([4, 5]))
+    assert not space.contains(np.array([True, False, True])) and not space.contains("abc")
     assert space == SlateSpace(120, 3) and space != gym.spaces.MultiDiscrete([120] * 3)
     with pytest.raises(ValueError, match="slate_size"):
         SlateSpace(5, 6)

@@ -78,6 +78,7 @@ regret and off-policy-evaluation checks use them. Access them through ``env.unwr
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -114,7 +115,16 @@ class SlateSpace(spaces.MultiDiscrete):
         return self.np_random.choice(self.n_items, size=self.slate_size, replace=False).astype(np.int64)
 
     def contains(self, x: Any) -> bool:
-        return bool(super().contains(x)) and np.unique(np.asarray(x)).size == self.slate_size
+        """A sequence or array of ``slate_size`` distinct integer ids in [0, n_items); bools are not ids."""
+        if not isinstance(x, (Sequence, np.ndarray)) or isinstance(x, str):
+            return False
+        arr = np.asarray(x)
+        return bool(
+            arr.shape == self.shape
+            and np.issubdtype(arr.dtype, np.integer)
+            and np.all((arr >= 0) & (arr < self.n_items))
+            and np.unique(arr).size == self.slate_size
+        )
 
     def __repr__(self) -> str:
         return f"SlateSpace(n_items={self.n_items}, slate_size={self.slate_size})"
@@ -500,18 +510,11 @@ class ECommerceEnv(gym.Env[np.ndarray, Any]):
                 f"invalid action {action!r} (type {type(action).__name__}): "
                 f"expected one integer item id in [0, {n - 1}]"
             )
-        arr = np.asarray(action)
-        if (
-            arr.shape != (k,)
-            or not np.issubdtype(arr.dtype, np.integer)
-            or arr.min() < 0
-            or arr.max() >= n
-            or len(set(arr.tolist())) != k
-        ):
+        if not self.action_space.contains(action):  # SlateSpace: the slate rules live there
             raise ValueError(
                 f"invalid action {action!r}: expected a slate of {k} distinct integer item ids in [0, {n - 1}]"
             )
-        return arr.tolist()
+        return np.asarray(action).tolist()
 
     def render(self) -> str | None:
         if self.render_mode != "ansi" or self.user is None:
