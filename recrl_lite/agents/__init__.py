@@ -1,6 +1,6 @@
 """Agents and reference policies; all implement :class:`recrl_lite.agents.base.Policy`."""
 
-from recrl_lite.agents.base import Policy
+from recrl_lite.agents.base import Policy, hyperparameter_table
 from recrl_lite.agents.baselines import (
     LongHorizonReference,
     MyopicOracle,
@@ -28,6 +28,7 @@ __all__ = [
     "LongHorizonReference",
     "MyopicOracle",
     "Policy",
+    "hyperparameter_table",
     "PopularityPolicy",
     "RandomPolicy",
     "SoftmaxBehaviourPolicy",

@@ -8,10 +8,15 @@ such as the oracles, read the simulator's ground truth and are therefore bound t
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import inspect
 import os
+import textwrap
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -96,6 +101,34 @@ class TorchPolicy(Policy):
 
     def save(self, path: Any) -> None:
         torch.save({"class": type(self).__name__, "state": self.state_dict()}, path)
+
+
+def field_docstrings(config_class: type) -> dict[str, str]:
+    """The docstring written under each field of a dataclass (``x: int = 1`` then ``\"\"\"...\"\"\"``)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(config_class)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, after in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+def hyperparameter_table(config: Any, **overrides_shown: str) -> pd.DataFrame:
+    """One row per field of a config dataclass: its value and the docstring that explains it.
+
+    Every algorithm page of the book shows its hyperparameters with this, read from the config the
+    chapter actually trained with, so the table cannot drift from the code. ``overrides_shown``
+    replaces the description of a field (e.g. to say why a chapter changed it).
+    """
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise ValueError(f"hyperparameter_table needs a dataclass instance, got {config!r}")
+    docs = field_docstrings(type(config))
+    rows = [{"hyperparameter": f.name, "value": repr(getattr(config, f.name)) if isinstance(getattr(config, f.name), str)
+             else str(getattr(config, f.name)), "meaning": overrides_shown.get(f.name, docs.get(f.name, ""))}
+            for f in dataclasses.fields(config)]
+    return pd.DataFrame(rows).set_index("hyperparameter")
 
 
 def unwrap(env: Any) -> Any:
