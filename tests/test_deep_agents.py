@@ -4,10 +4,12 @@ import math
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 import recrl_lite
+import recrl_lite.agents
 from recrl_lite.agents.dqn import DQNAgent, DQNConfig, NStepReplayBuffer, train_dqn
 from recrl_lite.agents.reinforce import (
     ReinforceAgent,
@@ -17,7 +19,7 @@ from recrl_lite.agents.reinforce import (
     train_reinforce,
 )
 from recrl_lite.envs import ECommerceEnv
-from recrl_lite.evaluation import evaluate_policy, summarize
+from recrl_lite.evaluation import LearningCurve, evaluate_policy, session_returns_in_lockstep, summarize
 
 torch.set_num_threads(1)
 
@@ -196,3 +198,70 @@ def test_agents_run_on_cuda():
     for cls in (ReinforceAgent, DQNAgent):
         agent = cls(env.observation_space, env.action_space, seed=0, device="cuda")
         assert 0 <= agent.act(obs) < 120
+
+
+class _CycleItems(recrl_lite.agents.Policy):
+    """Deterministic numpy policy with act_batch: item = (step index * 7) mod n."""
+
+    def __init__(self, env):
+        super().__init__()
+        self.layout, self.horizon, self.n = env.unwrapped.layout, env.unwrapped.config.horizon, env.action_space.n
+
+    def act_batch(self, observations):
+        steps = np.rint(observations[:, self.layout.step] * self.horizon).astype(int).ravel()
+        return (steps * 7) % self.n
+
+    def act(self, observation):
+        return int(self.act_batch(observation[None])[0])
+
+
+def test_lockstep_evaluation_meets_the_users_of_evaluate_policy():
+    make = lambda: gym.make(recrl_lite.ENV_ID)  # noqa: E731
+    policy = _CycleItems(make())
+    lockstep = session_returns_in_lockstep(policy, [make() for _ in range(12)], seed=3)
+    one_by_one = evaluate_policy(policy, make(), n_users=12, seeds=[3])["return"].to_numpy()
+    assert np.array_equal(lockstep, one_by_one)
+    with pytest.raises(ValueError, match="act_batch"):
+        session_returns_in_lockstep(recrl_lite.agents.RandomPolicy(120), [make()], seed=0)
+
+
+@pytest.mark.parametrize("algo", ["dqn", "reinforce"])
+def test_learning_curve_callback_does_not_change_training(algo):
+    make = lambda: gym.make(recrl_lite.ENV_ID)  # noqa: E731
+    env = make()
+
+    def train(callback):
+        if algo == "dqn":
+            agent = DQNAgent(env.observation_space, env.action_space,
+                             DQNConfig(total_steps=1_600, learning_starts=400, n_envs=4), seed=1)
+            log = train_dqn(agent, make, seed=1, callback=callback)
+        else:
+            agent = ReinforceAgent(env.observation_space, env.action_space, ReinforceConfig(n_iterations=4, batch_episodes=4), seed=1)
+            log = train_reinforce(agent, make, seed=1, callback=callback)
+        weights = [p.detach().clone() for p in agent.net.parameters()]
+        return log.drop(columns="seconds"), weights, agent.rng.random()
+
+    every = 400 if algo == "dqn" else 40
+    curve = LearningCurve(make, n_users=5, seed=99, every=every,
+                          modes=("greedy",) if algo == "dqn" else ("greedy", "sampled"))
+    log_a, weights_a, draw_a = train(None)
+    log_b, weights_b, draw_b = train(curve)
+    pd.testing.assert_frame_equal(log_a, log_b)
+    assert all(torch.equal(a, b) for a, b in zip(weights_a, weights_b)) and draw_a == draw_b
+    frame = curve.frame
+    assert frame["env_steps"].iloc[0] == 0 and frame["env_steps"].is_monotonic_increasing
+    assert set(frame["mode"]) == set(curve.modes) and len(frame) >= 3 * len(curve.modes)
+    windows = frame["env_steps"].unique() // every  # at most one checkpoint per window of `every` steps
+    assert (np.diff(windows) >= 1).all()
+
+
+def test_learning_curve_rejects_bad_settings():
+    make = lambda: gym.make(recrl_lite.ENV_ID)  # noqa: E731
+    with pytest.raises(ValueError, match="modes"):
+        LearningCurve(make, modes=("best",))
+    with pytest.raises(ValueError, match="n_users"):
+        LearningCurve(make, n_users=0)
+    env = make()
+    dqn = DQNAgent(env.observation_space, env.action_space, DQNConfig(total_steps=16), seed=0)
+    with pytest.raises(ValueError, match="sampled"):
+        LearningCurve(make, n_users=2, modes=("sampled",))(dqn, 0)

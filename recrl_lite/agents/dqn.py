@@ -42,7 +42,8 @@ class DQNConfig:
     total_steps: int = 500_000
     """Environment steps over all parallel envs."""
     time_budget_s: float | None = None
-    """Stop early after this many seconds (None: no limit)."""
+    """Stop early after this many CPU-seconds of training (None: no limit). CPU time of this process,
+    not wall time, so a busy machine does not shrink the budget; evaluation callbacks do not count."""
     n_envs: int = 16
     """Environments stepped in lockstep (one batched forward pass per step)."""
     buffer_size: int = 200_000
@@ -218,8 +219,19 @@ def _copy_network(net: nn.Module) -> nn.Module:
     return target
 
 
-def train_dqn(agent: DQNAgent, make_env: Callable[[], gym.Env], seed: int = 0, progress: bool = False) -> pd.DataFrame:
-    """Train ``agent`` with its config; returns one row per finished episode."""
+def train_dqn(
+    agent: DQNAgent,
+    make_env: Callable[[], gym.Env],
+    seed: int = 0,
+    progress: bool = False,
+    callback: Callable[[DQNAgent, int], None] | None = None,
+) -> pd.DataFrame:
+    """Train ``agent`` with its config; returns one row per finished episode.
+
+    ``callback(agent, env_steps)``, if given, runs before the first step and after every lockstep
+    step (e.g. :class:`recrl_lite.evaluation.LearningCurve`); its time is not part of ``seconds``
+    or of the time budget. ``seconds`` is the CPU time of training so far.
+    """
     cfg = agent.config
     envs = [make_env() for _ in range(cfg.n_envs)]
     seeds = np.random.SeedSequence(seed).generate_state(cfg.n_envs).tolist()
@@ -229,8 +241,21 @@ def train_dqn(agent: DQNAgent, make_env: Callable[[], gym.Env], seed: int = 0, p
     ep_length = np.zeros(cfg.n_envs, dtype=int)
     history: list[dict[str, float]] = []
     stats: dict[str, float] = {}
-    start = time.perf_counter()
+    start = time.process_time()
+    excluded = 0.0  # CPU time spent in the callback
+
+    def run_callback(step: int) -> float:
+        if callback is None:
+            return 0.0
+        t0 = time.process_time()
+        callback(agent, step)
+        return time.process_time() - t0
+
+    def elapsed() -> float:
+        return time.process_time() - start - excluded
+
     step = 0
+    excluded += run_callback(0)
     to_t = lambda x, dtype=torch.float32: torch.as_tensor(x, dtype=dtype, device=agent.device)  # noqa: E731
     with tqdm(total=cfg.total_steps, desc="DQN", disable=not progress, mininterval=1.0) as bar:
         while step < cfg.total_steps:
@@ -244,7 +269,7 @@ def train_dqn(agent: DQNAgent, make_env: Callable[[], gym.Env], seed: int = 0, p
                 if terminated or truncated:
                     history.append({"env_steps": step + i + 1, "episode_return": ep_return[i],
                                     "episode_length": ep_length[i], "epsilon": agent.epsilon,
-                                    "seconds": time.perf_counter() - start, **stats})
+                                    "seconds": elapsed(), **stats})
                     ep_return[i], ep_length[i] = 0.0, 0
                     next_obs, _ = env.reset()
                 obs[i] = next_obs
@@ -253,7 +278,8 @@ def train_dqn(agent: DQNAgent, make_env: Callable[[], gym.Env], seed: int = 0, p
             if buffer.size >= cfg.learning_starts and (step // cfg.n_envs) % cfg.train_every == 0:
                 o, a, r, o2, d = buffer.sample(cfg.batch_size, agent.rng)
                 stats = agent.update(to_t(o), to_t(a, torch.int64), to_t(r), to_t(o2), to_t(d))
-            if cfg.time_budget_s is not None and time.perf_counter() - start > cfg.time_budget_s:
+            excluded += run_callback(step)
+            if cfg.time_budget_s is not None and elapsed() > cfg.time_budget_s:
                 break
     agent.epsilon = 0.0
     return pd.DataFrame(history)

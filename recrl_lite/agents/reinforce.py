@@ -72,7 +72,8 @@ class ReinforceConfig:
     n_iterations: int = 4000
     """Gradient steps; each uses ``batch_episodes`` fresh sessions."""
     time_budget_s: float | None = None
-    """Stop early after this many seconds of training (None: no limit)."""
+    """Stop early after this many CPU-seconds of training (None: no limit). CPU time of this process,
+    not wall time, so a busy machine does not shrink the budget; evaluation callbacks do not count."""
     batch_episodes: int = 32
     """Sessions collected in lockstep per gradient step."""
     gamma: float = 0.99
@@ -235,20 +236,38 @@ def train_reinforce(
     make_env: Callable[[], gym.Env],
     seed: int = 0,
     progress: bool = False,
+    callback: Callable[[ReinforceAgent, int], None] | None = None,
 ) -> pd.DataFrame:
-    """Train ``agent`` with its config; returns one row per iteration (mean return, losses, time)."""
+    """Train ``agent`` with its config; returns one row per iteration (mean return, losses, time).
+
+    ``callback(agent, env_steps)``, if given, runs before the first iteration and after every one
+    (e.g. :class:`recrl_lite.evaluation.LearningCurve`); its time is not part of ``seconds`` or of
+    the time budget. ``seconds`` is the CPU time of training so far.
+    """
     cfg = agent.config
     envs = [make_env() for _ in range(cfg.batch_episodes)]
     seed_stream = np.random.SeedSequence(seed)
     history = []
-    start = time.perf_counter()
+    start = time.process_time()
+    excluded, env_steps = 0.0, 0  # CPU time spent in the callback; env steps so far
+
+    def run_callback() -> float:
+        if callback is None:
+            return 0.0
+        t0 = time.process_time()
+        callback(agent, env_steps)
+        return time.process_time() - t0
+
+    excluded += run_callback()
     for iteration in tqdm(range(cfg.n_iterations), desc="REINFORCE", disable=not progress, mininterval=1.0):
         seeds = seed_stream.spawn(1)[0].generate_state(cfg.batch_episodes).tolist()
         obs, actions, rewards, mask = collect_episodes(agent, envs, seeds)
         returns = discounted_returns(rewards, cfg.gamma)
         to_tensor = lambda x, dtype: torch.as_tensor(x[mask], dtype=dtype, device=agent.device)  # noqa: E731
         stats = agent.update(to_tensor(obs, torch.float32), to_tensor(actions, torch.int64), to_tensor(returns, torch.float32))
-        elapsed = time.perf_counter() - start
+        env_steps += int(mask.sum())
+        excluded += run_callback()
+        elapsed = time.process_time() - start - excluded
         history.append({
             "iteration": iteration,
             "episode_return": float(rewards.sum(1).mean()),

@@ -8,11 +8,19 @@ from recrl_lite.evaluation.metrics import (
     ndcg_at_k,
     split_test_users,
 )
-from recrl_lite.evaluation.online import SESSION_METRICS, compare_policies, evaluate_policy, summarize
+from recrl_lite.evaluation.online import (
+    SESSION_METRICS,
+    LearningCurve,
+    compare_policies,
+    evaluate_policy,
+    session_returns_in_lockstep,
+    summarize,
+)
 from recrl_lite.evaluation.stats import intervals_disjoint, mean_ci, t_quantile_975
 
 __all__ = [
     "SESSION_METRICS",
+    "LearningCurve",
     "RankingUsers",
     "catalogue_coverage",
     "category_diversity",
@@ -22,6 +30,7 @@ __all__ = [
     "intervals_disjoint",
     "mean_ci",
     "ndcg_at_k",
+    "session_returns_in_lockstep",
     "split_test_users",
     "summarize",
     "t_quantile_975",

@@ -7,7 +7,8 @@ all chapters report the same metrics the same way: the mean over seeds of each s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -118,3 +119,91 @@ def compare_policies(
         summary = summarize(evaluate_policy(policy, env, n_users, seeds, progress), n_items)
         table[name] = summary.loc[metrics].stack()
     return pd.DataFrame(table).T
+
+
+def session_returns_in_lockstep(policy: Any, envs: list[Any], seed: int) -> np.ndarray:
+    """Undiscounted return of one session in each of ``envs``, all stepped together.
+
+    One ``policy.act_batch`` call per step serves every live session, which is much faster than
+    :func:`evaluate_policy` for a torch policy. The users are those of :func:`evaluate_policy` with
+    the same ``seed`` (``SeedSequence(seed)``), and the policy is reseeded with ``seed``.
+    """
+    if not hasattr(policy, "act_batch"):
+        raise ValueError(f"{policy!r} has no act_batch; use evaluate_policy for one-at-a-time policies")
+    if not envs:
+        raise ValueError("need at least one env")
+    policy.seed(seed)
+    user_seeds = np.random.SeedSequence(seed).generate_state(len(envs))
+    obs = np.stack([env.reset(seed=int(s))[0] for env, s in zip(envs, user_seeds)])
+    returns = np.zeros(len(envs))
+    live = np.arange(len(envs))
+    while live.size:
+        actions = policy.act_batch(obs[live])
+        still = []
+        for i, action in zip(live.tolist(), np.asarray(actions).tolist()):
+            obs[i], reward, terminated, truncated, _ = envs[i].step(action)
+            returns[i] += float(reward)
+            if not (terminated or truncated):
+                still.append(i)
+        live = np.array(still, dtype=int)
+    return returns
+
+
+class LearningCurve:
+    """A training callback: the agent's *evaluation* return every ``every`` env steps (chapter 3).
+
+    Training curves of ε-greedy or sampled returns mix learning with exploration; this records what
+    the policy would earn if it were deployed at that point: ``n_users`` held-out users of
+    evaluation seed ``seed`` (the same users at every checkpoint), each mode in ``modes``:
+
+    - ``"greedy"``: ε = 0 for DQN, the argmax of the softmax for REINFORCE;
+    - ``"sampled"``: REINFORCE's softmax policy as trained.
+
+    The training loops call ``curve(agent, env_steps)`` after every step or iteration; it evaluates
+    when a checkpoint is due and then restores the agent's exploration settings and random
+    generator, so training continues exactly as it would have without it. ``seconds`` accumulates
+    the time spent evaluating, which the training loops leave out of their time budgets.
+    """
+
+    MODES = ("greedy", "sampled")
+
+    def __init__(self, make_env: Callable[[], Any], n_users: int = 50, seed: int = 0, every: int = 5_000,
+                 modes: Iterable[str] = ("greedy",)):
+        if n_users < 1 or every < 1:
+            raise ValueError(f"need n_users >= 1 and every >= 1, got {n_users}, {every}")
+        self.modes = tuple(modes)
+        unknown = [m for m in self.modes if m not in self.MODES]
+        if unknown or not self.modes:
+            raise ValueError(f"modes must be among {self.MODES}, got {list(self.modes)}")
+        self.envs = [make_env() for _ in range(n_users)]
+        self.seed, self.every = seed, every
+        self.next_checkpoint = 0
+        self.rows: list[dict[str, Any]] = []
+        self.seconds = 0.0
+
+    def __call__(self, agent: Any, env_steps: int) -> None:
+        if env_steps < self.next_checkpoint:
+            return
+        start = time.process_time()
+        saved_rng = agent.rng
+        saved = {name: getattr(agent, name) for name in ("epsilon", "deterministic") if hasattr(agent, name)}
+        for mode in self.modes:
+            if mode == "sampled" and "deterministic" not in saved:
+                raise ValueError(f"{agent!r} has no sampled mode (no 'deterministic' attribute)")
+            if "epsilon" in saved:
+                agent.epsilon = 0.0
+            if "deterministic" in saved:
+                agent.deterministic = mode == "greedy"
+            returns = session_returns_in_lockstep(agent, self.envs, self.seed)
+            self.rows.append({"env_steps": int(env_steps), "mode": mode, "return": float(returns.mean())})
+        for name, value in saved.items():
+            setattr(agent, name, value)
+        agent.rng = saved_rng  # evaluation reseeded the agent: training must not notice
+        while self.next_checkpoint <= env_steps:
+            self.next_checkpoint += self.every
+        self.seconds += time.process_time() - start
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """One row per checkpoint and mode: ``env_steps, mode, return``."""
+        return pd.DataFrame(self.rows, columns=["env_steps", "mode", "return"])
