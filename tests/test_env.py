@@ -284,6 +284,30 @@ def test_discretise_wrapper_states_in_space(env):
     assert len(seen) > 3
 
 
+def test_discretise_wrapper_with_user_parts_encodes_who_the_user_is():
+    plain = DiscretiseObservation(ECommerceEnv())
+    rich = DiscretiseObservation(ECommerceEnv(), user_parts=("gender", "age"), age_buckets=3)
+    assert rich.observation_space.n == plain.observation_space.n * 2 * 3
+    for seed in range(40):
+        s_plain, info = plain.reset(seed=seed)
+        s_rich, _ = rich.reset(seed=seed)
+        user = info["user"]
+        band = min((user.age - 18) * 3 // 52, 2)
+        assert s_rich % plain.observation_space.n == s_plain  # the session part is unchanged
+        assert s_rich // plain.observation_space.n == ["F", "M"].index(user.gender) * 3 + band
+        for a in (3, 50):
+            s_plain, *_ = plain.step(a)
+            s_rich, *_ = rich.step(a)
+            assert rich.observation_space.contains(s_rich) and s_rich % plain.observation_space.n == s_plain
+
+
+@pytest.mark.parametrize("kwargs", [{"user_parts": ("height",)}, {"user_parts": ("age", "age")},
+                                    {"skip_buckets": 0}, {"age_buckets": 0}, {"skip_buckets": 2.5}])
+def test_discretise_wrapper_rejects_bad_settings(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        DiscretiseObservation(ECommerceEnv(), **kwargs)
+
+
 def test_mask_wrapper_hides_only_the_named_parts(env):
     masked = MaskObservation(gym.make(recrl_lite.ENV_ID), hide=("user", "skips"))
     gym_check_env(masked.unwrapped)

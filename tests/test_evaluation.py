@@ -17,6 +17,7 @@ from recrl_lite.evaluation import (
     hit_rate_at_k,
     intervals_disjoint,
     mean_ci,
+    paired_difference_ci,
     ndcg_at_k,
     split_test_users,
     summarize,
@@ -128,6 +129,18 @@ def test_mean_ci_matches_the_t_interval():
     with pytest.raises(ValueError):
         mean_ci([])
     assert intervals_disjoint((0.0, 1.0), (2.5, 1.0)) and not intervals_disjoint((0.0, 1.0), (1.5, 1.0))
+
+
+def test_paired_difference_ci_is_the_interval_of_the_differences():
+    a, b = [3.0, 5.0, 4.0, 6.0, 7.0], [2.0, 4.5, 2.0, 5.0, 6.5]
+    assert paired_difference_ci(a, b) == mean_ci([1.0, 0.5, 2.0, 1.0, 0.5])
+    # shared per-seed difficulty cancels: separate intervals overlap, the paired one excludes 0
+    hard = np.array([1.0, 5.0, 9.0, 3.0, 7.0])
+    m, h = paired_difference_ci(hard + 0.5, hard)
+    assert m == pytest.approx(0.5) and h == pytest.approx(0.0, abs=1e-12)
+    assert not intervals_disjoint(mean_ci(hard + 0.5), mean_ci(hard))
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_difference_ci([1.0, 2.0], [1.0])
 
 
 def test_ci_covers_the_true_mean_about_95_percent():

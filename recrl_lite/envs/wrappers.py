@@ -15,22 +15,49 @@ class DiscretiseObservation(gym.ObservationWrapper[int, Any, np.ndarray]):
 
     The state is (category of the last recommendation or "none", whether it was clicked, number of
     ignored recommendations so far capped at ``skip_buckets - 1``). The skip count is the visible
-    proxy for the hidden patience, which is why it is in the state.
+    proxy for the hidden patience, which is why it is in the state. ``user_parts`` adds who the
+    user is: any of ``"gender"`` (2 values), ``"location"`` (5) and ``"age"`` (``age_buckets``
+    equal-width bands of 18-70), which multiplies the number of states (chapter 3 measures whether
+    the richer state helps at a given budget).
 
-    Observation Space: ``Discrete((n_categories + 1) * 2 * skip_buckets)``.
+    Observation Space: ``Discrete((n_categories + 1) * 2 * skip_buckets * user_states)``.
     """
 
-    def __init__(self, env: gym.Env[np.ndarray, Any], skip_buckets: int = 4):
+    USER_PARTS = ("gender", "location", "age")
+
+    def __init__(self, env: gym.Env[np.ndarray, Any], skip_buckets: int = 4,
+                 user_parts: tuple[str, ...] = (), age_buckets: int = 3):
         super().__init__(env)
-        if skip_buckets < 1:
-            raise ValueError(f"skip_buckets must be >= 1, got {skip_buckets}")
+        if not isinstance(skip_buckets, int) or skip_buckets < 1:
+            raise ValueError(f"skip_buckets must be an integer >= 1, got {skip_buckets!r}")
+        if not isinstance(age_buckets, int) or age_buckets < 1:
+            raise ValueError(f"age_buckets must be an integer >= 1, got {age_buckets!r}")
+        unknown = [p for p in user_parts if p not in self.USER_PARTS]
+        if unknown or len(set(user_parts)) != len(user_parts):
+            raise ValueError(f"user_parts must be distinct names among {self.USER_PARTS}, got {list(user_parts)!r}")
         base = env.unwrapped
         self.skip_buckets = skip_buckets
         self._layout = base.layout  # type: ignore[attr-defined]
         self._category = base.catalogue.category  # type: ignore[attr-defined]
         self._horizon = base.config.horizon  # type: ignore[attr-defined]
         self.n_categories = base.config.n_categories  # type: ignore[attr-defined]
-        self.observation_space = spaces.Discrete((self.n_categories + 1) * 2 * skip_buckets)  # type: ignore[assignment]
+        self.user_parts, self.age_buckets = tuple(user_parts), age_buckets
+        sizes = {"gender": self._layout.gender.stop - self._layout.gender.start,
+                 "location": self._layout.location.stop - self._layout.location.start, "age": age_buckets}
+        self._user_sizes = [sizes[p] for p in self.user_parts]
+        self.n_user_states = int(np.prod(self._user_sizes, dtype=np.int64))
+        self.n_session_states = (self.n_categories + 1) * 2 * skip_buckets
+        self.observation_space = spaces.Discrete(self.n_session_states * self.n_user_states)  # type: ignore[assignment]
+
+    def _user_state(self, observation: np.ndarray) -> int:
+        lay, state = self._layout, 0
+        for part, size in zip(self.user_parts, self._user_sizes):
+            if part == "age":  # the observation holds (age - 18) / 52 in [0, 1]
+                value = min(int(float(observation[lay.age.start]) * self.age_buckets), self.age_buckets - 1)
+            else:
+                value = int(np.argmax(observation[getattr(lay, part)]))
+            state = state * size + value
+        return state
 
     def observation(self, observation: np.ndarray) -> int:
         lay = self._layout
@@ -38,7 +65,8 @@ class DiscretiseObservation(gym.ObservationWrapper[int, Any, np.ndarray]):
         last_category = int(self._category[last_item]) + 1 if last_item >= 0 else 0
         last_click = int(observation[lay.recent_clicks.stop - 1] > 0.5)
         skips = min(int(round(float(observation[lay.skips]) * self._horizon)), self.skip_buckets - 1)
-        return (last_category * 2 + last_click) * self.skip_buckets + skips
+        session = (last_category * 2 + last_click) * self.skip_buckets + skips
+        return self._user_state(observation) * self.n_session_states + session if self.user_parts else session
 
 
 class MaskObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray]):

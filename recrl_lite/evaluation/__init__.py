@@ -16,7 +16,7 @@ from recrl_lite.evaluation.online import (
     session_returns_in_lockstep,
     summarize,
 )
-from recrl_lite.evaluation.stats import intervals_disjoint, mean_ci, t_quantile_975
+from recrl_lite.evaluation.stats import intervals_disjoint, mean_ci, paired_difference_ci, t_quantile_975
 
 __all__ = [
     "SESSION_METRICS",
@@ -30,6 +30,7 @@ __all__ = [
     "intervals_disjoint",
     "mean_ci",
     "ndcg_at_k",
+    "paired_difference_ci",
     "session_returns_in_lockstep",
     "split_test_users",
     "summarize",

@@ -38,3 +38,17 @@ def mean_ci(values: Iterable[float]) -> tuple[float, float]:
 def intervals_disjoint(a: tuple[float, float], b: tuple[float, float]) -> bool:
     """True when two (mean, half-width) intervals do not overlap."""
     return abs(a[0] - b[0]) > a[1] + b[1]
+
+
+def paired_difference_ci(a: Iterable[float], b: Iterable[float]) -> tuple[float, float]:
+    """Mean and 95% t-interval half-width of the paired differences ``a - b``.
+
+    The book's paired test: two agents evaluated on the same seeds (the same training seeds and
+    the same held-out users), one value per seed each. "A beats B" is then ``mean - half > 0``.
+    Pairing removes what the seeds share (how hard that seed's users are), so it detects smaller
+    differences than two separate intervals do.
+    """
+    x, y = np.asarray(list(a), dtype=float), np.asarray(list(b), dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"paired values need equal lengths, got {x.shape[0]} and {y.shape[0]}")
+    return mean_ci(x - y)
