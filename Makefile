@@ -3,7 +3,9 @@
 #   make venv    create .venv (once), install requirements.txt and recrl_lite (editable), and
 #                Chromium for the site tests
 #   make book    execute every chapter and build the website into _build/html (-n -W --keep-going)
-#   make test    type check, unit tests, nbval over notebooks/, then `make book` and the site tests
+#   make test    type check, unit tests, nbval over notebooks/, then `make book` and the site tests,
+#                then every chapter again on shifted seeds and the torch chapters with another
+#                machine's float kernels (scripts/check_chapters.py)
 #
 # CI runs .ci/run, which runs `make test`.
 
@@ -22,10 +24,13 @@ export PATH := $(abspath $(BIN)):$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JB_FLAGS := --all -W -n --keep-going
 
-.PHONY: help venv chromium book typecheck unit nbval site-test test vendor clean
+.PHONY: help venv chromium book typecheck unit nbval site-test check-seeds check-machines test vendor clean
+
+# The seed shift of `make check-seeds` (any other value must pass too: SHIFT=7 make check-seeds).
+SHIFT ?= 100
 
 help:
-	@echo "make venv | book | test | typecheck | unit | nbval | site-test | vendor | clean"
+	@echo "make venv | book | test | typecheck | unit | nbval | site-test | check-seeds | check-machines | vendor | clean"
 
 ## --------------------------------------------------------------------------- environment
 
@@ -75,12 +80,24 @@ nbval: $(STAMP)
 site-test: venv
 	$(BIN)/python -m pytest tests/site
 
+# Every claim must hold for every reader. Re-execute each chapter with all its seeds moved by
+# SHIFT (the cell tagged `parameters`; its asserts must still hold), and re-execute the chapters
+# that train torch models with torch's portable float kernels, which round differently, as
+# another CPU would (ATEN_CPU_CAPABILITY=default). Executed copies go to a temporary folder.
+check-seeds: $(STAMP)
+	$(BIN)/python scripts/check_chapters.py --shift $(SHIFT) --jobs 2
+
+check-machines: $(STAMP)
+	$(BIN)/python scripts/check_chapters.py --aten default --torch-only --jobs 2
+
 test: venv
 	$(MAKE) typecheck
 	$(MAKE) unit
 	$(MAKE) nbval
 	$(MAKE) book
 	$(MAKE) site-test
+	$(MAKE) check-seeds
+	$(MAKE) check-machines
 
 clean:
 	rm -rf _build

@@ -71,6 +71,8 @@ class ReinforceConfig:
 
     n_iterations: int = 4000
     """Gradient steps; each uses ``batch_episodes`` fresh sessions."""
+    total_steps: int | None = None
+    """Stop early once this many environment steps have been used (None: no limit)."""
     time_budget_s: float | None = None
     """Stop early after this many CPU-seconds of training (None: no limit). CPU time of this process,
     not wall time, so a busy machine does not shrink the budget; evaluation callbacks do not count."""
@@ -96,7 +98,8 @@ class ReinforceConfig:
     def __post_init__(self) -> None:
         if self.baseline not in ("value", "mean", "none"):
             raise ValueError(f"baseline must be 'value', 'mean' or 'none', got {self.baseline!r}")
-        if self.batch_episodes < 1 or self.n_iterations < 1 or not 0 <= self.gamma <= 1:
+        if (self.batch_episodes < 1 or self.n_iterations < 1 or not 0 <= self.gamma <= 1
+                or (self.total_steps is not None and self.total_steps < 1)):
             raise ValueError(f"invalid ReinforceConfig: {self}")
 
 
@@ -276,7 +279,8 @@ def train_reinforce(
             "seconds": elapsed,
             **stats,
         })
-        if cfg.time_budget_s is not None and elapsed > cfg.time_budget_s:
+        if (cfg.time_budget_s is not None and elapsed > cfg.time_budget_s) or (
+                cfg.total_steps is not None and env_steps >= cfg.total_steps):
             break
     frame = pd.DataFrame(history)
     frame["env_steps"] = frame["steps"].cumsum()
