@@ -189,6 +189,17 @@ def test_invalid_configs():
         ReinforceConfig(baseline="median")
     with pytest.raises(ValueError, match="epsilon"):
         DQNConfig(epsilon_start=0.1, epsilon_end=0.5)
+    with pytest.raises(ValueError, match="total_steps"):
+        ReinforceConfig(total_steps=0)
+
+
+def test_reinforce_step_budget_stops_at_the_first_iteration_past_it():
+    make = lambda: gym.make(recrl_lite.ENV_ID)  # noqa: E731
+    env = make()
+    agent = ReinforceAgent(env.observation_space, env.action_space,
+                           ReinforceConfig(n_iterations=1000, batch_episodes=4, total_steps=200), seed=0)
+    log = train_reinforce(agent, make, seed=0)
+    assert log["env_steps"].iloc[-1] >= 200 > log["env_steps"].iloc[-2]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
