@@ -1,7 +1,11 @@
 """Exact tabular MDPs of chapters 2-4 (recrl_lite.envs.toy)."""
 
+import itertools
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recrl_lite.envs.toy import (
     TabularMDP,
@@ -9,6 +13,7 @@ from recrl_lite.envs.toy import (
     clickbait_mdp,
     evaluate_policy_exact,
     evaluate_policy_iterative,
+    policy_iteration,
     policy_matrix,
     q_from_v,
     sample_returns,
@@ -17,12 +22,12 @@ from recrl_lite.envs.toy import (
 from recrl_lite.evaluation import mean_ci
 
 
-def random_mdp(seed, n_states=6, n_actions=3, gamma=0.9):
+def random_mdp(seed, n_states=6, n_actions=3, gamma=0.9, n_terminal=1, concentration=1.0):
     rng = np.random.default_rng(seed)
-    P = rng.dirichlet(np.ones(n_states), size=(n_states, n_actions))
+    P = rng.dirichlet(np.full(n_states, concentration), size=(n_states, n_actions))
     R = rng.uniform(0.0, 1.0, (n_states, n_actions))
     terminal = np.zeros(n_states, dtype=bool)
-    terminal[-1] = True
+    terminal[n_states - n_terminal:] = True
     R[terminal] = 0.0
     return TabularMDP(P=P, R=R, terminal=terminal, gamma=gamma)
 
@@ -96,6 +101,102 @@ def test_value_iteration_is_a_gamma_contraction(seed):
     for _ in range(20):
         other = rng.integers(0, mdp.n_actions, mdp.n_states)
         assert np.all(evaluate_policy_exact(mdp, other) <= result.v + 1e-9)
+
+
+# ------------------------------------------------------------------------------- policy iteration
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_states=st.integers(1, 8),
+    n_actions=st.integers(1, 4),
+    n_terminal=st.integers(0, 2),
+    gamma=st.floats(0.0, 0.98),
+    concentration=st.sampled_from([0.1, 1.0, 10.0]),
+)
+def test_policy_iteration_agrees_with_value_iteration(seed, n_states, n_actions, n_terminal, gamma, concentration):
+    n_terminal = min(n_terminal, n_states - 1)
+    mdp = random_mdp(seed, n_states, n_actions, gamma, n_terminal, concentration)
+    pi = policy_iteration(mdp)
+    vi = value_iteration(mdp, tol=1e-12)
+    live = ~mdp.terminal
+    # the same optimal value (VI stops within tol * gamma / (1 - gamma) of v*)
+    np.testing.assert_allclose(pi.v, vi.v, atol=1e-9)
+    np.testing.assert_allclose(pi.v, evaluate_policy_exact(mdp, pi.policy), atol=1e-12)
+    assert pi.v[mdp.terminal].tolist() == [0.0] * int(mdp.terminal.sum())
+    # the same greedy policy wherever the best action is not (nearly) tied
+    q = q_from_v(mdp, pi.v)
+    top2 = np.sort(q, axis=1)[:, -2:] if n_actions > 1 else np.zeros((n_states, 2))
+    clear = live & (top2[:, 1] - top2[:, 0] > 1e-6) if n_actions > 1 else live
+    assert np.array_equal(pi.policy[clear], vi.policy[clear])
+    # stable: the policy is greedy with respect to its own value, i.e. v satisfies T v = v
+    np.testing.assert_allclose(bellman_optimality_operator(mdp, pi.v), pi.v, atol=1e-9)
+    # each improvement step improves (weakly) in every state, and changes the policy
+    for before, after in zip(pi.values, pi.values[1:]):
+        assert np.all(after >= before - 1e-10)
+    for before, after in zip(pi.policies, pi.policies[1:]):
+        assert not np.array_equal(before, after)
+    assert pi.n_iterations == len(pi.values) - 1 <= n_actions ** int(live.sum())
+    assert np.array_equal(pi.policies[-1], pi.policy)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_policy_iteration_beats_every_deterministic_policy(seed):
+    mdp = random_mdp(seed, n_states=5, n_actions=3, gamma=0.95)
+    result = policy_iteration(mdp)
+    for actions in itertools.product(range(3), repeat=mdp.n_states):
+        assert np.all(evaluate_policy_exact(mdp, np.array(actions)) <= result.v + 1e-9)
+
+
+def test_policy_iteration_on_the_clickbait_mdp():
+    mdp = clickbait_mdp()
+    result = policy_iteration(mdp)  # starts from the myopic policy: clickbait
+    assert mdp.action_names[result.policies[0][0]] == "clickbait"
+    assert mdp.action_names[result.policy[0]] == "quality"
+    assert result.n_iterations == 1
+    assert result.v[0] == pytest.approx(6.0, abs=1e-12)
+    assert result.values[0][0] == pytest.approx(1 / (1 - 0.45), abs=1e-12)
+    # from the optimal policy, nothing changes: one evaluation, no improvement
+    again = policy_iteration(mdp, initial_policy=result.policy)
+    assert again.n_iterations == 0 and np.array_equal(again.policy, result.policy)
+
+
+def test_policy_iteration_needs_several_steps_on_a_chain():
+    # a corridor: "right" pays nothing until the far end, "stop" pays a little now. Each improvement
+    # step can only see one more state ahead of the good region, so PI needs several iterations.
+    n = 6
+    P = np.zeros((n + 1, 2, n + 1))  # noqa: N806
+    R = np.zeros((n + 1, 2))  # noqa: N806
+    for s in range(n):
+        P[s, 0, s + 1] = 1.0          # right
+        P[s, 1, n] = 1.0              # stop: end the episode
+        R[s, 1] = 0.1
+    R[n - 1, 0] = 1.0                 # right from the last cell pays 1 and ends
+    P[n - 1, 0] = np.eye(n + 1)[n]
+    P[n, :, n] = 1.0
+    mdp = TabularMDP(P=P, R=R, terminal=[False] * n + [True], gamma=0.9)
+    result = policy_iteration(mdp)
+    assert result.policy[:n].tolist() == [0] * n        # go right everywhere: 0.9^5 = 0.59 > 0.1
+    assert result.n_iterations >= 3
+    np.testing.assert_allclose(result.v[:n], 0.9 ** np.arange(n - 1, -1, -1), atol=1e-12)
+    with pytest.raises(RuntimeError, match="still changed"):
+        policy_iteration(mdp, max_iters=result.n_iterations - 1)
+
+
+def test_policy_iteration_bad_input():
+    mdp = clickbait_mdp()
+    with pytest.raises(ValueError, match="integer action indices"):
+        policy_iteration(mdp, initial_policy=np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"\(2,\) array"):
+        policy_iteration(mdp, initial_policy=np.array([0, 1, 0]))
+    with pytest.raises(ValueError, match="outside"):
+        policy_iteration(mdp, initial_policy=np.array([0, 2]))
+    with pytest.raises(ValueError, match="max_iters"):
+        policy_iteration(mdp, max_iters=0)
+    with pytest.raises(ValueError, match="tol"):
+        policy_iteration(mdp, tol=-1.0)
+    # gamma = 1: the improved policy (quality forever) never terminates, so its value is undefined
+    with pytest.raises(ValueError, match="singular"):
+        policy_iteration(clickbait_mdp(gamma=1.0))
 
 
 # ------------------------------------------------------------------------------- bad input

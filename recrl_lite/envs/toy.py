@@ -7,7 +7,8 @@ hand, the value of any policy is a linear solve (Sutton & Barto, 2018, eqs. 3.14
 .. math:: v_\pi = r_\pi + \gamma P_\pi v_\pi \quad\Longrightarrow\quad v_\pi = (I - \gamma P_\pi)^{-1} r_\pi,
 
 and the optimal value is the fixed point of the Bellman optimality operator, found by value
-iteration (S&B §4.4). Terminal states have value 0 by definition; their rows of ``P`` are ignored.
+iteration (S&B §4.4) or by policy iteration (S&B §4.3; Howard, 1960). Terminal states have value 0
+by definition; their rows of ``P`` are ignored.
 
 :func:`clickbait_mdp` is the book's smallest example of why a myopic recommender is not optimal.
 """
@@ -27,6 +28,7 @@ IntArray = npt.NDArray[np.int64]
 
 __all__ = [
     "TabularMDP",
+    "PolicyIterationResult",
     "TabularMDPEnv",
     "ValueIterationResult",
     "bellman_optimality_operator",
@@ -34,6 +36,7 @@ __all__ = [
     "evaluate_policy_exact",
     "evaluate_policy_iterative",
     "greedy_policy",
+    "policy_iteration",
     "policy_matrix",
     "q_from_v",
     "sample_returns",
@@ -222,6 +225,89 @@ def value_iteration(mdp: TabularMDP, tol: float = 1e-10, max_iters: int = 100_00
         if residuals[-1] < tol:
             return ValueIterationResult(v=v, policy=greedy_policy(mdp, v), residuals=residuals)
     raise RuntimeError(f"value iteration did not converge to {tol} in {max_iters} sweeps")
+
+
+@dataclass(frozen=True)
+class PolicyIterationResult:
+    r"""The outcome of :func:`policy_iteration`.
+
+    - ``policy``: the final, stable deterministic policy (optimal), shape (S,);
+    - ``v``: its exact value :math:`v_{\pi}` (= :math:`v_*`), shape (S,);
+    - ``policies``: :math:`\pi_0, \pi_1, \ldots, \pi_K`, every policy that was evaluated (the
+      last one is ``policy``: improving it changed nothing);
+    - ``values``: :math:`v_{\pi_0}, \ldots, v_{\pi_K}`, non-decreasing in every state.
+    """
+
+    policy: IntArray
+    v: FloatArray
+    policies: list[IntArray]
+    values: list[FloatArray]
+
+    @property
+    def n_iterations(self) -> int:
+        """K, the number of improvement steps that changed the policy (K + 1 evaluations)."""
+        return len(self.policies) - 1
+
+
+def policy_iteration(
+    mdp: TabularMDP,
+    initial_policy: npt.ArrayLike | None = None,
+    max_iters: int = 1_000,
+    tol: float = 1e-9,
+) -> PolicyIterationResult:
+    r"""Policy iteration (Sutton & Barto, 2018, §4.3; Howard, 1960): evaluate exactly, improve greedily, repeat.
+
+    1. *Evaluation*: :math:`v_{\pi_k} = (I - \gamma P_{\pi_k})^{-1} r_{\pi_k}`, one linear solve
+       (:func:`evaluate_policy_exact`), instead of S&B's iterative sweeps.
+    2. *Improvement*: :math:`\pi_{k+1}(s) \in \arg\max_a q_{\pi_k}(s, a)` with
+       :math:`q_{\pi_k} = r + \gamma P v_{\pi_k}` (:func:`q_from_v`). An action is only replaced by
+       one that is better by more than ``tol``, so float ties cannot make two equally good policies
+       alternate forever (S&B Exercise 4.4).
+    3. Stop when the improvement changes no action: the policy is then greedy with respect to its
+       own value, so :math:`v_{\pi}` satisfies the Bellman optimality equation and :math:`\pi` is
+       optimal (the policy improvement theorem, S&B §4.2).
+
+    Each improvement step gives :math:`v_{\pi_{k+1}} \ge v_{\pi_k}` in every state, and there are
+    finitely many deterministic policies, so the loop ends after at most :math:`|\mathcal A|^{|\mathcal S|}`
+    improvements; in practice after a handful. ``initial_policy`` is an (S,) array of action
+    indices; the default is the policy greedy with respect to :math:`v = 0`, that is the myopic
+    :math:`\arg\max_a r(s, a)`. Terminal states keep their initial action (it has no effect).
+
+    Raises ``ValueError`` for a bad ``initial_policy``, ``max_iters < 1`` or ``tol < 0``, and when
+    a policy's value is undefined (γ = 1 and a policy that never terminates; see
+    :func:`evaluate_policy_exact`); ``RuntimeError`` if the policy is still changing after
+    ``max_iters`` improvements. Introduced in chapter 4.
+    """
+    if isinstance(max_iters, bool) or not isinstance(max_iters, (int, np.integer)) or max_iters < 1:
+        raise ValueError(f"max_iters must be a positive integer, got {max_iters!r}")
+    if not (np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a finite number >= 0, got {tol}")
+    S, A = mdp.n_states, mdp.n_actions  # noqa: N806
+    if initial_policy is None:
+        policy = greedy_policy(mdp, np.zeros(S))
+    else:
+        arr = np.asarray(initial_policy)
+        if arr.shape != (S,) or not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"initial_policy must be an ({S},) array of integer action indices, "
+                             f"got shape {arr.shape} and dtype {arr.dtype}")
+        if (arr < 0).any() or (arr >= A).any():
+            raise ValueError(f"initial_policy has actions outside [0, {A - 1}]: {arr.tolist()}")
+        policy = arr.astype(np.int64)
+    live = ~mdp.terminal
+    policies: list[IntArray] = []
+    values: list[FloatArray] = []
+    for _ in range(max_iters + 1):
+        v = evaluate_policy_exact(mdp, policy)
+        policies.append(policy.copy())
+        values.append(v)
+        q = q_from_v(mdp, v)
+        current = q[np.arange(S), policy]
+        better = live & (q.max(axis=1) > current + tol)
+        if not better.any():
+            policy.setflags(write=False)
+            return PolicyIterationResult(policy=policy, v=v, policies=policies, values=values)
+        policy = np.where(better, np.argmax(q, axis=1), policy).astype(np.int64)
+    raise RuntimeError(f"policy iteration still changed the policy after {max_iters} improvements")
 
 
 def sample_returns(
