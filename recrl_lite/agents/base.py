@@ -13,6 +13,8 @@ import dataclasses
 import inspect
 import os
 import textwrap
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -101,6 +103,31 @@ class TorchPolicy(Policy):
 
     def save(self, path: Any) -> None:
         torch.save({"class": type(self).__name__, "state": self.state_dict()}, path)
+
+
+class TrainingClock:
+    """CPU-seconds of a training loop, leaving out the time its callback spends (chapter 3).
+
+    The training loops call ``callback_at(env_steps)`` before the first step and after every
+    step or iteration; ``callback(agent, env_steps)`` (for example a
+    :class:`recrl_lite.evaluation.LearningCurve`) then runs, and its CPU time is excluded from
+    ``seconds``, which is what time budgets are measured against. CPU time of this process, not
+    wall time, so that a busy machine does not shrink a budget.
+    """
+
+    def __init__(self, agent: Any, callback: Callable[[Any, int], None] | None = None):
+        self.agent, self.callback = agent, callback
+        self.start, self.excluded = time.process_time(), 0.0
+
+    def callback_at(self, env_steps: int) -> None:
+        if self.callback is not None:
+            t0 = time.process_time()
+            self.callback(self.agent, env_steps)
+            self.excluded += time.process_time() - t0
+
+    @property
+    def seconds(self) -> float:
+        return time.process_time() - self.start - self.excluded
 
 
 def field_docstrings(config_class: type) -> dict[str, str]:

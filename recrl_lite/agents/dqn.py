@@ -19,7 +19,6 @@ The state encoder is pluggable: any ``nn.Module`` with an ``output_dim`` attribu
 from __future__ import annotations
 
 import copy
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from recrl_lite.agents.base import TorchPolicy
+from recrl_lite.agents.base import TorchPolicy, TrainingClock
 from recrl_lite.models.encoders import MLPEncoder, encoder_width
 
 
@@ -241,21 +240,9 @@ def train_dqn(
     ep_length = np.zeros(cfg.n_envs, dtype=int)
     history: list[dict[str, float]] = []
     stats: dict[str, float] = {}
-    start = time.process_time()
-    excluded = 0.0  # CPU time spent in the callback
-
-    def run_callback(step: int) -> float:
-        if callback is None:
-            return 0.0
-        t0 = time.process_time()
-        callback(agent, step)
-        return time.process_time() - t0
-
-    def elapsed() -> float:
-        return time.process_time() - start - excluded
-
+    clock = TrainingClock(agent, callback)
     step = 0
-    excluded += run_callback(0)
+    clock.callback_at(0)
     to_t = lambda x, dtype=torch.float32: torch.as_tensor(x, dtype=dtype, device=agent.device)  # noqa: E731
     with tqdm(total=cfg.total_steps, desc="DQN", disable=not progress, mininterval=1.0) as bar:
         while step < cfg.total_steps:
@@ -269,7 +256,7 @@ def train_dqn(
                 if terminated or truncated:
                     history.append({"env_steps": step + i + 1, "episode_return": ep_return[i],
                                     "episode_length": ep_length[i], "epsilon": agent.epsilon,
-                                    "seconds": elapsed(), **stats})
+                                    "seconds": clock.seconds, **stats})
                     ep_return[i], ep_length[i] = 0.0, 0
                     next_obs, _ = env.reset()
                 obs[i] = next_obs
@@ -278,8 +265,8 @@ def train_dqn(
             if buffer.size >= cfg.learning_starts and (step // cfg.n_envs) % cfg.train_every == 0:
                 o, a, r, o2, d = buffer.sample(cfg.batch_size, agent.rng)
                 stats = agent.update(to_t(o), to_t(a, torch.int64), to_t(r), to_t(o2), to_t(d))
-            excluded += run_callback(step)
-            if cfg.time_budget_s is not None and elapsed() > cfg.time_budget_s:
+            clock.callback_at(step)
+            if cfg.time_budget_s is not None and clock.seconds > cfg.time_budget_s:
                 break
     agent.epsilon = 0.0
     return pd.DataFrame(history)

@@ -21,7 +21,6 @@ chapter 4, and :class:`ReinforceAgent`, a torch softmax policy over items on an 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,7 +31,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from recrl_lite.agents.base import TorchPolicy
+from recrl_lite.agents.base import TorchPolicy, TrainingClock
 from recrl_lite.models.encoders import MLPEncoder, encoder_width
 
 
@@ -251,17 +250,9 @@ def train_reinforce(
     envs = [make_env() for _ in range(cfg.batch_episodes)]
     seed_stream = np.random.SeedSequence(seed)
     history = []
-    start = time.process_time()
-    excluded, env_steps = 0.0, 0  # CPU time spent in the callback; env steps so far
-
-    def run_callback() -> float:
-        if callback is None:
-            return 0.0
-        t0 = time.process_time()
-        callback(agent, env_steps)
-        return time.process_time() - t0
-
-    excluded += run_callback()
+    clock = TrainingClock(agent, callback)
+    env_steps = 0
+    clock.callback_at(env_steps)
     for iteration in tqdm(range(cfg.n_iterations), desc="REINFORCE", disable=not progress, mininterval=1.0):
         seeds = seed_stream.spawn(1)[0].generate_state(cfg.batch_episodes).tolist()
         obs, actions, rewards, mask = collect_episodes(agent, envs, seeds)
@@ -269,8 +260,8 @@ def train_reinforce(
         to_tensor = lambda x, dtype: torch.as_tensor(x[mask], dtype=dtype, device=agent.device)  # noqa: E731
         stats = agent.update(to_tensor(obs, torch.float32), to_tensor(actions, torch.int64), to_tensor(returns, torch.float32))
         env_steps += int(mask.sum())
-        excluded += run_callback()
-        elapsed = time.process_time() - start - excluded
+        clock.callback_at(env_steps)
+        elapsed = clock.seconds
         history.append({
             "iteration": iteration,
             "episode_return": float(rewards.sum(1).mean()),
