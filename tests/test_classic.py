@@ -13,6 +13,7 @@ from recrl_lite.models import (
     ItemKNN,
     MatrixFactorization,
     Popularity,
+    PureSVD,
     UserKNN,
     click_matrix,
     cosine_similarity,
@@ -195,6 +196,57 @@ def test_collaborative_filtering_beats_popularity_on_a_planted_low_rank_problem(
     assert item > pop + 0.1 and user > pop + 0.1
 
 
+def test_weighted_ridge_solve_matches_one_regression_per_row():
+    rng = np.random.default_rng(3)
+    design, target = rng.normal(size=(12, 3)), rng.normal(size=(7, 12))
+    weights = (rng.random((7, 12)) < 0.5).astype(float)
+    got = MatrixFactorization._solve(design, target, weights, 0.7)
+    for n in range(7):
+        w = np.diag(weights[n])
+        expected = np.linalg.solve(design.T @ w @ design + 0.7 * np.eye(3), design.T @ w @ target[n])
+        np.testing.assert_allclose(got[n], expected, atol=1e-12)
+
+
+def test_mf_on_observed_cells_ignores_the_unobserved_ones():
+    rng = np.random.default_rng(4)
+    x = (rng.random((30, 10)) < 0.4).astype(float)
+    observed = rng.random(x.shape) < 0.5
+    a = MatrixFactorization(n_factors=2, reg=1.0).fit(x, weights=observed)
+    b = MatrixFactorization(n_factors=2, reg=1.0).fit(np.where(observed, x, 7.0), weights=observed)
+    np.testing.assert_allclose(a.score(np.arange(30)), b.score(np.arange(30)), atol=1e-10)
+
+
+# ------------------------------------------------------------------------------- PureSVD
+def test_pure_svd_scores_are_the_truncated_svd():
+    rng = np.random.default_rng(5)
+    x = (rng.random((40, 15)) < 0.3).astype(float)
+    model = PureSVD(n_factors=3).fit(x)
+    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    np.testing.assert_allclose(model.score(np.arange(40)), (u[:, :3] * s[:3]) @ vt[:3], atol=1e-12)
+    np.testing.assert_allclose(model.singular_values_, s[:3])
+    # r_u Q q_i^T for one user and item, as in Cremonesi et al.
+    assert model.score([7])[0, 4] == pytest.approx(x[7] @ model.Q_ @ model.Q_[4])
+    # at full rank the model reproduces the matrix
+    np.testing.assert_allclose(PureSVD(n_factors=15).fit(x).score(np.arange(40)), x, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pure_svd_beats_popularity_on_a_planted_low_rank_problem(seed):
+    train, test = _planted_clicks(seed)
+    pop = _ndcg(Popularity().fit(train), train, test)
+    svd = _ndcg(PureSVD(n_factors=4).fit(train), train, test)
+    assert svd > pop + 0.1
+
+
+def test_pure_svd_rejects_bad_ranks():
+    with pytest.raises(ValueError, match="positive integer"):
+        PureSVD(n_factors=0)
+    with pytest.raises(ValueError, match="positive integer"):
+        PureSVD(n_factors=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="exceeds the rank bound"):
+        PureSVD(n_factors=5).fit(HAND)
+
+
 # ------------------------------------------------------------------------------- content & hybrid
 def _two_tribes(seed=0, n_users=200):
     """Two demographic groups; group 0 clicks items 0-9 (category A), group 1 items 10-19 (category B)."""
@@ -229,7 +281,9 @@ def test_hybrid_serves_cold_users_from_their_demographics():
 
 
 # ------------------------------------------------------------------------------- bad input
-@pytest.mark.parametrize("model", [Popularity(), UserKNN(), ItemKNN(), MatrixFactorization(), ContentBased(), Hybrid()])
+@pytest.mark.parametrize(
+    "model", [Popularity(), UserKNN(), ItemKNN(), MatrixFactorization(), PureSVD(n_factors=2), ContentBased(), Hybrid()]
+)
 def test_clear_errors(model):
     kwargs = {"user_features": np.ones((4, 2)), "item_features": np.eye(4)}
     with pytest.raises(RuntimeError, match="not fitted"):

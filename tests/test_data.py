@@ -52,6 +52,9 @@ def test_csv_round_trip(small_dataset, tmp_path):
     loaded = load_dataset(tmp_path)
     for name in ("users", "items", "interactions"):
         pd.testing.assert_frame_equal(getattr(small_dataset, name), getattr(loaded, name))
+    # the hidden profiles are the simulator's truth: the generator keeps them, files never hold them
+    assert len(small_dataset.profiles) == len(small_dataset.users) and loaded.profiles is None
+    assert [p.age for p in small_dataset.profiles] == small_dataset.users["age"].tolist()
 
 
 def _corrupt(small_dataset, tmp_path, table, edit):

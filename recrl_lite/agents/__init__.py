@@ -8,6 +8,7 @@ from recrl_lite.agents.baselines import (
     RandomPolicy,
     SoftmaxBehaviourPolicy,
 )
+from recrl_lite.agents.recommenders import RecommenderPolicy, logged_user_profiles, replay_users
 from recrl_lite.agents.tabular import QLearningAgent, SarsaAgent, TabularAgent, TabularConfig, train_tabular
 from recrl_lite.agents.bandits import (
     BanditPolicy,
@@ -32,6 +33,10 @@ __all__ = [
     "PopularityPolicy",
     "RandomPolicy",
     "SoftmaxBehaviourPolicy",
+    # classic recommenders served online (chapter 2)
+    "RecommenderPolicy",
+    "logged_user_profiles",
+    "replay_users",
     # tabular TD control (chapter 3)
     "QLearningAgent",
     "SarsaAgent",

@@ -31,18 +31,25 @@ from tqdm import tqdm
 from recrl_lite.agents.base import Policy, unwrap
 from recrl_lite.agents.baselines import SoftmaxBehaviourPolicy
 from recrl_lite.data.schema import check_references, read_table
-from recrl_lite.envs.ecommerce import ECommerceConfig, ECommerceEnv, sample_users
+from recrl_lite.envs.ecommerce import ECommerceConfig, ECommerceEnv, UserProfile, sample_users
 
 TABLES = ("users", "items", "interactions")
 
 
 @dataclass
 class Dataset:
-    """The three tables of a logged dataset."""
+    """The three tables of a logged dataset, and the simulator's truth about its users.
+
+    ``profiles`` holds the hidden profile (preferences, patience, price sensitivity) of each row
+    of ``users``, in that order, so that the simulator can replay a logged user
+    (``env.reset(options={"user": profile})``, chapter 2). Only :func:`generate_dataset` knows
+    them; a dataset read from files (:func:`load_dataset`) has ``profiles=None``, like any real log.
+    """
 
     users: pd.DataFrame
     items: pd.DataFrame
     interactions: pd.DataFrame
+    profiles: list[UserProfile] | None = None
 
     def to_csv(self, directory: str | os.PathLike[str]) -> Path:
         """Write ``users.csv``, ``items.csv`` and ``interactions.csv`` into ``directory``."""
@@ -142,7 +149,7 @@ def generate_dataset(
         "propensity": np.array(log_prop, dtype=np.float64),
     })
     interactions = interactions.sort_values(["timestamp", "user_id"], kind="stable", ignore_index=True)
-    return Dataset(users, items, interactions)
+    return Dataset(users, items, interactions, profiles=profiles)
 
 
 @dataclass
