@@ -86,7 +86,7 @@ def run(notebook: Path, out_dir: Path, shift: int) -> tuple[bool, float, str]:
                                    kernel_name="python3", progress_bar=False, log_output=False)
     except papermill.PapermillExecutionError as error:
         lines = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback)).splitlines()
-        where = [line.strip() for line in lines if line.lstrip().startswith("---->")]
+        where = [line.strip() for line in lines if re.match(r"\s*-+>", line)]
         return (False, time.perf_counter() - start,
                 f"cell {error.exec_count}: {error.ename}: {error.evalue} at {where[-1] if where else '?'}")
     return True, time.perf_counter() - start, ", ".join(f"{k}={v}" for k, v in params.items()) or "stored seeds"
