@@ -73,3 +73,14 @@ def test_stored_outputs_are_present_and_clean(path):
     for cell in cells:
         for output in cell.get("outputs", []):
             assert output["output_type"] != "error", f"{path.name}: a stored output is an error"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_glued_values_are_plain_numbers_or_text(path):
+    """myst-nb formats {glue:text}`key:.2f` from the stored repr: a numpy scalar's repr
+    ('np.float64(0.45)') cannot be formatted, and the book build fails on it."""
+    for cell in code_cells(path):
+        for output in cell.get("outputs", []):
+            if "scrapbook" in output.get("metadata", {}):
+                text = output["data"].get("application/papermill.record/text/plain", "")
+                assert not text.startswith("np."), f"{path.name}: glue {output['metadata']['scrapbook']['name']} stores {text}"
