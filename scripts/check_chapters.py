@@ -27,7 +27,7 @@ import re
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -114,15 +114,15 @@ def main() -> int:
                                      f"ATEN_CPU_CAPABILITY={args.aten}" if args.aten else "") if x)
     print(f"re-executing {len(notebooks)} chapter(s) with {label}; copies in {out_dir}", flush=True)
     failed = []
-
-    def one(notebook: Path) -> None:
-        ok, seconds, detail = run(notebook, out_dir, args.shift)
-        print(f"  {'ok  ' if ok else 'FAIL'} {notebook.name:<28} {seconds:6.1f} s   {detail}", flush=True)
-        if not ok:
-            failed.append(notebook.name)
-
-    with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
-        list(pool.map(one, notebooks))
+    # one process per chapter at a time: papermill's cwd is a process-wide chdir, so threads would race
+    with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+        runs = {pool.submit(run, notebook, out_dir, args.shift): notebook for notebook in notebooks}
+        for done in as_completed(runs):
+            ok, seconds, detail = done.result()
+            name = runs[done].name
+            print(f"  {'ok  ' if ok else 'FAIL'} {name:<28} {seconds:6.1f} s   {detail}", flush=True)
+            if not ok:
+                failed.append(name)
     if failed:
         print(f"{len(failed)} chapter(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
