@@ -190,3 +190,23 @@ def test_slates_are_refused_by_the_logger():
 
     with pytest.raises(ValueError, match="slate_size=3"):
         generate_dataset(5, config=ECommerceConfig(slate_size=3))
+
+
+def test_log_transitions_records_the_truth_for_every_item_on_request():
+    import gymnasium as gym
+
+    from recrl_lite.agents import SoftmaxBehaviourPolicy
+    from recrl_lite.data import log_transitions
+
+    env = gym.make("recrl_lite/ECommerce-v0")
+    plain = log_transitions(env, SoftmaxBehaviourPolicy(env), 300, seed=4)
+    logs = log_transitions(env, SoftmaxBehaviourPolicy(env), 300, seed=4, record_truth=True)
+    assert plain.true_click_probabilities is None
+    truth = logs.true_click_probabilities
+    assert truth.shape == (len(logs), env.action_space.n)
+    # the logged item's column is the per-step truth already logged, and recording changes nothing else
+    assert np.array_equal(truth[np.arange(len(logs)), logs.actions], logs.true_click_probability)
+    assert np.array_equal(plain.actions, logs.actions) and np.array_equal(plain.rewards, logs.rewards)
+    train, test = logs.split(0.5)
+    assert train.true_click_probabilities.shape == (len(train), env.action_space.n)
+    assert np.array_equal(np.concatenate([train.true_click_probabilities, test.true_click_probabilities]), truth)

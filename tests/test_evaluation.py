@@ -199,3 +199,36 @@ def test_split_test_users_rejects_bad_input():
     with pytest.raises(ValueError, match="users x items matrix"):
         split_test_users(np.zeros(3), pd.DataFrame({"user_index": [0], "item_index": [1], "click": [1]}))
 
+
+
+def test_evaluate_policy_replays_logged_users_and_tells_recommenders_whose_session_it_is():
+    import gymnasium as gym
+
+    from recrl_lite.agents import RecommenderPolicy, logged_user_profiles
+    from recrl_lite.data import generate_dataset, prepare
+    from recrl_lite.evaluation import evaluate_policy
+    from recrl_lite.models import Popularity, click_matrix
+
+    data = generate_dataset(n_users=60, seed=3)
+    prepared = prepare(data)
+    profiles = logged_user_profiles(data, user_index=prepared.user_index)
+    env = gym.make("recrl_lite/ECommerce-v0")
+    X = click_matrix(prepared.train, len(prepared.user_index), len(prepared.item_index))
+    policy = RecommenderPolicy(Popularity().fit(X), env)
+    rows = np.arange(len(profiles))
+    out = evaluate_policy(policy, env, n_users=10, seeds=[0, 1], users=(profiles, rows))
+    assert len(out) == 20 and out.groupby("seed")["user_index"].nunique().tolist() == [10, 10]
+    # seed 0 replays the users default_rng(0) picks, each in the session a direct reset would give
+    picked = np.random.default_rng(0).choice(len(profiles), 10, replace=False)
+    assert out.query("seed == 0")["user_index"].tolist() == picked.tolist()
+    session_seed = int(np.random.SeedSequence(0).generate_state(10)[0])
+    obs, _ = env.reset(seed=session_seed, options={"user": profiles[picked[0]]})
+    policy.seed(0)
+    policy.start_session(int(picked[0]))
+    total, done = 0.0, False
+    while not done:
+        obs, reward, terminated, truncated, _ = env.step(policy.act(obs))
+        total, done = total + reward, terminated or truncated
+    assert out.query("seed == 0")["return"].iloc[0] == total
+    with pytest.raises(ValueError, match="more than the 60 logged users"):
+        evaluate_policy(policy, env, n_users=61, seeds=[0], users=(profiles, rows))

@@ -8,6 +8,12 @@ from recrl_lite.agents.baselines import (
     RandomPolicy,
     SoftmaxBehaviourPolicy,
 )
+from recrl_lite.agents.serving import Exploration, Recommendations, Recommender, ServingPolicy, policy_scores
+from recrl_lite.agents.topk_reinforce import (
+    OffPolicyReinforceAgent,
+    OffPolicyReinforceConfig,
+    train_offpolicy_reinforce,
+)
 from recrl_lite.agents.recommenders import RecommenderPolicy, logged_user_profiles, replay_users
 from recrl_lite.agents.tabular import QLearningAgent, SarsaAgent, TabularAgent, TabularConfig, train_tabular
 from recrl_lite.agents.bandits import (
@@ -37,6 +43,15 @@ __all__ = [
     "RecommenderPolicy",
     "logged_user_profiles",
     "replay_users",
+    # serving and learning from logs (chapter 5)
+    "Exploration",
+    "OffPolicyReinforceAgent",
+    "OffPolicyReinforceConfig",
+    "Recommendations",
+    "Recommender",
+    "ServingPolicy",
+    "policy_scores",
+    "train_offpolicy_reinforce",
     # tabular TD control (chapter 3)
     "QLearningAgent",
     "SarsaAgent",

@@ -13,7 +13,8 @@ minibatches from a replay buffer towards targets from a periodically copied targ
   max-operator's over-estimation.
 
 ``terminated`` stops bootstrapping; ``truncated`` (the session's horizon) does not (AUDIT E10).
-The state encoder is pluggable: any ``nn.Module`` with an ``output_dim`` attribute.
+The state encoder is pluggable: any ``nn.Module`` with an ``output_dim`` attribute (the GRU and
+Transformer encoders of chapter 5, ``recrl_lite.models.encoders``).
 """
 
 from __future__ import annotations
@@ -154,10 +155,15 @@ class DQNAgent(TorchPolicy):
         seed: int | None = None,
         device: str | torch.device = "cpu",
         encoder: nn.Module | None = None,
+        encoder_factory: Callable[[], nn.Module] | None = None,
     ):
+        """The Q-network's encoder: ``encoder``, or ``encoder_factory()`` called after the agent seeds
+        torch (so ``seed`` fixes its initial weights), or by default an MLPEncoder of ``config.hidden``."""
         super().__init__()
         if not isinstance(action_space, gym.spaces.Discrete):
             raise ValueError(f"DQNAgent needs a Discrete action space, got {action_space}")
+        if encoder is not None and encoder_factory is not None:
+            raise ValueError("pass either encoder or encoder_factory to DQNAgent, not both")
         self.config = config or DQNConfig()
         self.observation_dim = int(observation_space.shape[0])
         self.n_actions = int(action_space.n)
@@ -165,6 +171,11 @@ class DQNAgent(TorchPolicy):
         self.seed(seed)
         if seed is not None:
             torch.manual_seed(seed)
+        if encoder_factory is not None:
+            if not callable(encoder_factory) or isinstance(encoder_factory, nn.Module):
+                raise ValueError("encoder_factory must be a function returning an nn.Module (or pass the module as "
+                                 f"encoder=), got {type(encoder_factory).__name__}")
+            encoder = encoder_factory()
         encoder = encoder if encoder is not None else MLPEncoder(observation_space, self.config.hidden)
         self.net = QNetwork(encoder, self.n_actions).to(self.device)
         self.target_net = _copy_network(self.net)

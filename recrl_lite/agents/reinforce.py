@@ -16,7 +16,8 @@ direction that is not exactly :math:`\nabla J`; chapter 4 checks the exact estim
 
 Two versions: :class:`TabularSoftmaxPolicy`, a numpy softmax table for the exact checks of
 chapter 4, and :class:`ReinforceAgent`, a torch softmax policy over items on an encoder
-:math:`\phi(s)`, trained by :func:`train_reinforce` on batches of whole sessions.
+:math:`\phi(s)`, trained by :func:`train_reinforce` on batches of whole sessions. Its encoders are
+pluggable (``encoder_factory``; the GRU and Transformer encoders of chapter 5).
 """
 
 from __future__ import annotations
@@ -133,10 +134,17 @@ class ReinforceAgent(TorchPolicy):
         config: ReinforceConfig | None = None,
         seed: int | None = None,
         device: str | torch.device = "cpu",
+        encoder_factory: Callable[[], nn.Module] | None = None,
     ):
+        """``encoder_factory()``, if given, builds each of the two encoders (policy, then value; it is
+        called after the agent seeds torch, so ``seed`` fixes their initial weights), for example
+        ``lambda: GRUEncoder.from_env(env)`` (chapter 5). Default: two MLPEncoders of ``config.hidden``."""
         super().__init__()
         if not isinstance(action_space, gym.spaces.Discrete):
             raise ValueError(f"ReinforceAgent needs a Discrete action space, got {action_space}")
+        if encoder_factory is not None and (not callable(encoder_factory) or isinstance(encoder_factory, nn.Module)):
+            raise ValueError("encoder_factory must be a function returning a new nn.Module (e.g. lambda: "
+                             f"GRUEncoder.from_env(env)), got {type(encoder_factory).__name__}")
         self.config = config or ReinforceConfig()
         self.observation_dim = int(observation_space.shape[0])
         self.n_actions = int(action_space.n)
@@ -144,9 +152,17 @@ class ReinforceAgent(TorchPolicy):
         self.seed(seed)
         if seed is not None:
             torch.manual_seed(seed)
-        self.net = PolicyValueNet(
-            MLPEncoder(observation_space, self.config.hidden), MLPEncoder(observation_space, self.config.hidden), self.n_actions
-        ).to(self.device)
+        if encoder_factory is None:
+            policy_encoder: nn.Module = MLPEncoder(observation_space, self.config.hidden)
+            value_encoder: nn.Module = MLPEncoder(observation_space, self.config.hidden)
+        else:
+            policy_encoder, value_encoder = encoder_factory(), encoder_factory()
+            if policy_encoder is value_encoder or not all(isinstance(e, nn.Module) for e in (policy_encoder, value_encoder)):
+                got = "the same object twice" if policy_encoder is value_encoder else \
+                    f"{type(policy_encoder).__name__} and {type(value_encoder).__name__}"
+                raise ValueError("encoder_factory must return a new nn.Module on every call (the policy and the value "
+                                 f"network each get their own), got {got}")
+        self.net = PolicyValueNet(policy_encoder, value_encoder, self.n_actions).to(self.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.learning_rate)
         self.deterministic = False
 

@@ -172,6 +172,9 @@ class Transitions:
     terminated: np.ndarray
     truncated: np.ndarray
     session: np.ndarray
+    true_click_probabilities: np.ndarray | None = None
+    """The click probability of *every* item at each logged step, shape (n, n_items), when logged
+    with ``record_truth=True`` (chapter 5 checks off-policy estimates against it); else None."""
 
     def __len__(self) -> int:
         return int(self.actions.shape[0])
@@ -184,12 +187,18 @@ class Transitions:
         train = self.session < cut
         if train.all() or not train.any():
             raise ValueError(f"{int(self.session.max()) + 1} sessions are too few to split at {train_fraction}")
-        pick = lambda mask: Transitions(**{k: v[mask] for k, v in vars(self).items()})  # noqa: E731
+        def pick(mask: np.ndarray) -> Transitions:
+            fields: dict[str, Any] = {k: None if v is None else v[mask] for k, v in vars(self).items()}
+            return Transitions(**fields)
+
         return pick(train), pick(~train)
 
 
-def log_transitions(env: Any, policy: Policy, n_steps: int, seed: int = 0) -> Transitions:
+def log_transitions(env: Any, policy: Policy, n_steps: int, seed: int = 0, record_truth: bool = False) -> Transitions:
     """Run ``policy`` on ``env`` for whole sessions until at least ``n_steps`` steps are logged.
+
+    ``record_truth=True`` also keeps the ground-truth click probability of every item at every step
+    (``Transitions.true_click_probabilities``), which no real log has.
 
     ``seed`` fixes the users and the policy's generator. The propensity is read from the policy's ``last_propensity`` after each
     ``act`` (as :class:`~recrl_lite.agents.baselines.SoftmaxBehaviourPolicy` reports it), or is NaN.
@@ -201,14 +210,19 @@ def log_transitions(env: Any, policy: Policy, n_steps: int, seed: int = 0) -> Tr
         raise ValueError(f"log_transitions logs single recommendations; got slate_size={base.config.slate_size}")
     policy.seed(seed)
     user_rng = np.random.default_rng([seed, 1])  # a stream distinct from the policy's default_rng(seed)
-    columns: dict[str, list[Any]] = {name: [] for name in Transitions.__dataclass_fields__}
+    columns: dict[str, list[Any]] = {name: [] for name in Transitions.__dataclass_fields__
+                                     if name != "true_click_probabilities"}
+    all_probabilities: list[np.ndarray] = []
     session = 0
     while len(columns["actions"]) < n_steps:
         obs, _ = env.reset(seed=int(user_rng.integers(2**63)))
         done = False
         while not done:
             action = policy.act(obs)
-            p_click = float(base.click_probabilities()[action])
+            probabilities = base.click_probabilities()
+            p_click = float(probabilities[action])
+            if record_truth:
+                all_probabilities.append(np.array(probabilities, dtype=np.float64))
             propensity = float(getattr(policy, "last_propensity", float("nan")))
             next_obs, reward, terminated, truncated, info = env.step(action)
             for name, value in (("observations", obs), ("actions", action), ("rewards", reward),
@@ -220,4 +234,6 @@ def log_transitions(env: Any, policy: Policy, n_steps: int, seed: int = 0) -> Tr
         session += 1
     dtypes = {"actions": np.int64, "clicks": np.int64, "session": np.int64, "terminated": bool, "truncated": bool,
               "observations": np.float32, "next_observations": np.float32}
-    return Transitions(**{name: np.asarray(values, dtype=dtypes.get(name, np.float64)) for name, values in columns.items()})
+    truth = np.stack(all_probabilities) if record_truth else None
+    return Transitions(**{name: np.asarray(values, dtype=dtypes.get(name, np.float64)) for name, values in columns.items()},
+                       true_click_probabilities=truth)

@@ -1,4 +1,5 @@
-"""Evaluation: online rollouts with confidence intervals, ranking metrics, statistics."""
+"""Evaluation: online rollouts with confidence intervals, ranking metrics, statistics, and off-policy
+estimators (:mod:`recrl_lite.evaluation.ope`, chapter 5)."""
 
 from recrl_lite.evaluation.metrics import (
     RankingUsers,
@@ -16,6 +17,7 @@ from recrl_lite.evaluation.online import (
     session_returns_in_lockstep,
     summarize,
 )
+from recrl_lite.evaluation import ope
 from recrl_lite.evaluation.stats import intervals_disjoint, mean_ci, paired_difference_ci, t_quantile_975
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "intervals_disjoint",
     "mean_ci",
     "ndcg_at_k",
+    "ope",
     "paired_difference_ci",
     "session_returns_in_lockstep",
     "split_test_users",

@@ -29,6 +29,7 @@ def evaluate_policy(
     n_users: int = 300,
     seeds: Iterable[int] = range(5),
     progress: bool = False,
+    users: tuple[Any, Any] | None = None,
 ) -> pd.DataFrame:
     """Run ``policy`` for ``n_users`` sessions per seed; one row per session.
 
@@ -36,6 +37,12 @@ def evaluate_policy(
     policy's own generator, so two policies evaluated with the same seeds meet the same users.
     Columns: ``seed, session`` and :data:`SESSION_METRICS`, plus ``terminated`` and the shown
     ``items``.
+
+    ``users=(profiles, user_indices)`` replays *logged* users instead of drawing new ones (chapter 5):
+    seed ``s`` draws ``n_users`` of them without replacement (``default_rng(s)``), and a
+    :class:`~recrl_lite.agents.RecommenderPolicy` is told whose session it is, so models that know
+    users only by their row (MF, popularity) meet the same people as the agents. The frame then
+    also has a ``user_index`` column.
     """
     base = unwrap(env)
     bound = getattr(policy, "env", None)
@@ -44,6 +51,13 @@ def evaluate_policy(
     if n_users < 1:
         raise ValueError(f"n_users must be >= 1, got {n_users}")
     seeds = list(seeds)
+    if users is not None:
+        profiles, user_indices = list(users[0]), np.asarray(users[1])
+        if len(profiles) != len(user_indices) or user_indices.ndim != 1:
+            raise ValueError(f"users must be (profiles, user_indices) of equal length, got {len(profiles)} "
+                             f"profiles and user_indices of shape {user_indices.shape}")
+        if n_users > len(profiles):
+            raise ValueError(f"n_users={n_users} is more than the {len(profiles)} logged users to replay")
     category = base.catalogue.category
     n_categories = base.config.n_categories
     rows: list[dict[str, Any]] = []
@@ -51,8 +65,17 @@ def evaluate_policy(
         for seed in seeds:
             policy.seed(seed)
             user_seeds = np.random.SeedSequence(seed).generate_state(n_users)
+            picked = (np.random.default_rng(seed).choice(len(profiles), n_users, replace=False)
+                      if users is not None else None)
             for session in range(n_users):
-                obs, _ = env.reset(seed=int(user_seeds[session]))
+                if picked is None:
+                    obs, _ = env.reset(seed=int(user_seeds[session]))
+                else:
+                    row = int(picked[session])
+                    obs, _ = env.reset(seed=int(user_seeds[session]), options={"user": profiles[row]})
+                    start = getattr(policy, "start_session", None)
+                    if callable(start):
+                        start(int(user_indices[row]))
                 total = 0.0
                 clicks = purchases = 0
                 revenue = 0.0
@@ -79,6 +102,7 @@ def evaluate_policy(
                     "diversity": category_diversity(category[items], n_categories),
                     "terminated": terminated,
                     "items": items,
+                    **({} if picked is None else {"user_index": int(user_indices[int(picked[session])])}),
                 })
                 bar.update()
     return pd.DataFrame(rows)

@@ -1,5 +1,6 @@
-"""Models: the classic recommenders of chapter 2 (numpy), the torch state encoder and the reward
-model of chapter 3."""
+"""Models: the classic recommenders of chapter 2 (numpy), the torch state encoders and the reward
+model of chapters 3 and 5, and the Keras-equivalent two-tower scorer of chapter 5
+(:mod:`recrl_lite.models.keras_equivalent`, which imports Keras only when its Keras functions run)."""
 
 from recrl_lite.models.classic import (
     ContentBased,
@@ -14,7 +15,8 @@ from recrl_lite.models.classic import (
     cosine_similarity,
     top_k,
 )
-from recrl_lite.models.encoders import MLPEncoder
+from recrl_lite.models.encoders import GRUEncoder, MLPEncoder, TransformerEncoder, count_parameters
+from recrl_lite.models.keras_equivalent import TwoTowerScorer
 from recrl_lite.models.reward import (
     RewardModel,
     RewardModelPolicy,
@@ -25,6 +27,7 @@ from recrl_lite.models.reward import (
 
 __all__ = [
     "ContentBased",
+    "GRUEncoder",
     "Hybrid",
     "ItemKNN",
     "MLPEncoder",
@@ -34,8 +37,11 @@ __all__ = [
     "Recommender",
     "RewardModel",
     "RewardModelPolicy",
+    "TransformerEncoder",
+    "TwoTowerScorer",
     "UserKNN",
     "click_matrix",
+    "count_parameters",
     "cosine_similarity",
     "fit_reward_model",
     "log_loss",

@@ -1,0 +1,129 @@
+"""recommend(user_or_state, k): distinct unconsumed items, explicit exploration with propensities,
+batch scoring, and clear errors on bad input (chapter 5.4)."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import recrl_lite  # noqa: F401  (registers the env)
+from recrl_lite.agents.serving import Exploration, Recommender, ServingPolicy, policy_scores
+from recrl_lite.data import generate_dataset, log_transitions
+
+
+@pytest.fixture(scope="module")
+def env():
+    return gym.make("recrl_lite/ECommerce-v0")
+
+
+def fixed_scores(n_items, seed=0):
+    table = np.random.default_rng(seed).normal(size=n_items)
+    return lambda obs: np.tile(table, (len(obs), 1)), table
+
+
+def test_top_k_is_the_k_best_distinct_unconsumed(env):
+    base = env.unwrapped
+    score_fn, table = fixed_scores(base.config.n_items)
+    rec = Recommender(score_fn, base.config.n_items, base.layout)
+    obs, _ = env.reset(seed=3)
+    obs = obs.copy()
+    best = np.argsort(-table)
+    # the user clicked the best item and was shown (without clicking) the second best
+    obs[base.layout.recent_items][:] = -1
+    items_slice, clicks_slice = base.layout.recent_items, base.layout.recent_clicks
+    obs[items_slice.stop - 2], obs[clicks_slice.stop - 2] = best[0], 1.0
+    obs[items_slice.stop - 1], obs[clicks_slice.stop - 1] = best[1], 0.0
+    out = rec.recommend(obs, 5)
+    assert out.items.shape == (1, 5)
+    assert out.items[0].tolist() == best[[1, 2, 3, 4, 5]].tolist()  # consumed best[0] dropped, shown best[1] kept
+    assert np.all(np.diff(out.scores[0]) <= 0)
+    assert np.all(out.propensities == 1.0)
+
+
+def test_batch_scoring_equals_one_at_a_time(env):
+    base = env.unwrapped
+    w = np.random.default_rng(1).normal(size=(base.layout.size, base.config.n_items))
+    rec = Recommender(lambda obs: obs @ w, base.config.n_items, base.layout)
+    states = np.stack([env.reset(seed=s)[0] for s in range(6)])
+    batch = rec.recommend(states, 4)
+    for row, state in enumerate(states):
+        assert rec.recommend(state, 4).items[0].tolist() == batch.items[row].tolist()
+
+
+@pytest.mark.parametrize("exploration", [Exploration("epsilon", epsilon=0.3), Exploration("softmax", temperature=0.5)])
+def test_exploration_propensities_match_frequencies(env, exploration):
+    base = env.unwrapped
+    n_items = 6
+    table = np.array([2.0, 1.0, 0.5, 0.0, -0.5, -1.0])
+    rec = Recommender(lambda obs: np.tile(table, (len(obs), 1)), n_items, base.layout)
+    obs = np.tile(env.reset(seed=0)[0], (20000, 1))
+    out = rec.recommend(obs, 2, exploration=exploration, rng=np.random.default_rng(5))
+    assert all(len(set(row)) == 2 for row in out.items.tolist())
+    # empirical frequency of each (slot-0 item) matches its reported propensity within 4 standard errors
+    for item in range(n_items):
+        shown = out.items[:, 0] == item
+        if shown.any():
+            p = out.propensities[shown, 0][0]
+            assert np.allclose(out.propensities[shown, 0], p)
+            se = np.sqrt(p * (1 - p) / len(obs))
+            assert abs(shown.mean() - p) < 4 * se + 1e-12
+    # the list propensity is the product of the conditional ones, and the lists' probabilities sum to 1
+    pairs = {}
+    for items, lp in zip(map(tuple, out.items.tolist()), out.list_propensity):
+        pairs[items] = lp
+    assert abs(sum(pairs.values()) - 1.0) < 1e-9 or len(pairs) < n_items * (n_items - 1)
+    assert sum(pairs.values()) <= 1.0 + 1e-9
+
+
+def test_serving_policy_logs_its_propensities(env):
+    base = env.unwrapped
+    score_fn, _ = fixed_scores(base.config.n_items)
+    policy = ServingPolicy(Recommender(score_fn, base.config.n_items, base.layout), Exploration("epsilon", epsilon=0.2))
+    logs = log_transitions(env, policy, 300, seed=2)
+    assert np.isfinite(logs.propensities).all() and (logs.propensities > 0).all()
+    probs = policy.action_probabilities(logs.observations)
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    assert np.allclose(probs[np.arange(len(logs)), logs.actions], logs.propensities)
+
+
+def test_known_users_exclude_their_clicks_and_unknown_users_fail(env):
+    data = generate_dataset(n_users=40, sessions_per_user=1, seed=0)
+    rec = Recommender.from_policy(lambda obs: np.tile(np.arange(120.0), (len(obs), 1)), env, data)
+    clicked = data.interactions[data.interactions["click"] == 1]
+    uid = int(clicked["user_id"].iloc[0])
+    out = rec.recommend(uid, 10)
+    item_ids = set(out.item_ids[0].tolist())
+    assert not item_ids & set(clicked.loc[clicked["user_id"] == uid, "item_id"].tolist())
+    assert len(item_ids) == 10
+    both = rec.recommend([uid, int(data.users["user_id"].iloc[1])], 3)
+    assert both.items.shape == (2, 3)
+    with pytest.raises(ValueError, match="unknown user"):
+        rec.recommend(-12345, 3)
+
+
+def test_bad_input_gets_a_clear_error(env):
+    base = env.unwrapped
+    score_fn, _ = fixed_scores(base.config.n_items)
+    rec = Recommender(score_fn, base.config.n_items, base.layout)
+    obs, _ = env.reset(seed=0)
+    with pytest.raises(ValueError, match="k must be an integer in"):
+        rec.recommend(obs, base.config.n_items + 1)
+    for bad_k in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="k must be"):
+            rec.recommend(obs, bad_k)
+    with pytest.raises(ValueError, match="a state must have shape"):
+        rec.recommend(obs[:-1], 3)
+    with pytest.raises(ValueError, match="NaN"):
+        rec.recommend(np.full_like(obs, np.nan), 3)
+    with pytest.raises(ValueError, match="fewer than k"):
+        rec.recommend(obs, 3, exclude=[range(base.config.n_items - 2)])
+    with pytest.raises(ValueError, match="unknown user"):
+        rec.recommend(7, 3)
+    with pytest.raises(ValueError, match="needs an rng"):
+        rec.recommend(obs, 3, exploration=Exploration())
+    with pytest.raises(ValueError, match="epsilon"):
+        Exploration("epsilon", epsilon=1.5)
+    with pytest.raises(ValueError, match="cannot score"):
+        policy_scores(object())
+    wrong = Recommender(lambda o: np.zeros((len(o), 3)), base.config.n_items, base.layout)
+    with pytest.raises(ValueError, match="score_fn returned shape"):
+        wrong.recommend(obs, 2)
