@@ -84,11 +84,16 @@ site-test: venv
 # SHIFT (the cell tagged `parameters`; its asserts must still hold), and re-execute the chapters
 # that train torch models with torch's portable float kernels, which round differently, as
 # another CPU would (ATEN_CPU_CAPABILITY=default). Executed copies go to a temporary folder.
+# check-machines also runs nbval with numpy's baseline SIMD code and OpenBLAS's oldest x86 kernels,
+# so that an output stored as exact but computed differently on another CPU is caught here.
+OTHER_CPU := OPENBLAS_CORETYPE=Prescott NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4 AVX512_ICL AVX512_SPR"
+
 check-seeds: $(STAMP)
 	$(BIN)/python scripts/check_chapters.py --shift $(SHIFT) --jobs 2
 
 check-machines: $(STAMP)
 	$(BIN)/python scripts/check_chapters.py --aten default --torch-only --jobs 2
+	$(OTHER_CPU) $(BIN)/python -m pytest --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 test: venv
 	$(MAKE) typecheck
