@@ -202,18 +202,9 @@ class Recommender:
         obs = np.stack([self.state_of_user(u) for u in ids])
         return obs, [self._consumed.get(u, np.zeros(0, dtype=np.int64)) for u in ids]
 
-    # ------------------------------------------------------------------------------------- serving
-    def recommend(self, user_or_state: Any, k: int, *, exclude: Iterable[Iterable[int]] | None = None,
-                  exploration: Exploration | None = None, rng: np.random.Generator | None = None) -> Recommendations:
-        """The top-``k`` distinct unconsumed items for a user id, a list of ids, a state or a batch of states.
-
-        ``exclude`` adds items to drop, one iterable per row. With ``exploration``, lists are sampled
-        (see the module docstring) with ``rng`` and the propensities say how likely each slot was.
-        Raises ``ValueError`` for k outside [1, n_items], fewer than k items left after exclusion,
-        an unknown user or a state of the wrong shape.
-        """
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= self.n_items:
-            raise ValueError(f"k must be an integer in [1, n_items={self.n_items}], got {k!r}")
+    def scores_and_allowed(self, user_or_state: Any, exclude: Iterable[Iterable[int]] | None = None
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of every item (B, n_items) and the mask of the items each row may still be shown."""
         obs, consumed = self._states(user_or_state)
         if exclude is not None:
             extra = [np.asarray(list(e), dtype=np.int64) for e in exclude]
@@ -228,6 +219,21 @@ class Recommender:
             if items.size and (items.min() < 0 or items.max() >= self.n_items):
                 raise ValueError(f"row {row}: consumed/excluded items must be in [0, {self.n_items}), got {items.tolist()}")
             allowed[row, items] = False
+        return scores, allowed
+
+    # ------------------------------------------------------------------------------------- serving
+    def recommend(self, user_or_state: Any, k: int, *, exclude: Iterable[Iterable[int]] | None = None,
+                  exploration: Exploration | None = None, rng: np.random.Generator | None = None) -> Recommendations:
+        """The top-``k`` distinct unconsumed items for a user id, a list of ids, a state or a batch of states.
+
+        ``exclude`` adds items to drop, one iterable per row. With ``exploration``, lists are sampled
+        (see the module docstring) with ``rng`` and the propensities say how likely each slot was.
+        Raises ``ValueError`` for k outside [1, n_items], fewer than k items left after exclusion,
+        an unknown user or a state of the wrong shape.
+        """
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= self.n_items:
+            raise ValueError(f"k must be an integer in [1, n_items={self.n_items}], got {k!r}")
+        scores, allowed = self.scores_and_allowed(user_or_state, exclude)
         left = allowed.sum(axis=1)
         if (left < k).any():
             row = int(np.argmax(left < k))
@@ -246,6 +252,19 @@ class Recommender:
         return Recommendations(items.astype(np.int64), picked, props, ids)
 
 
+def slot_probabilities(scores: np.ndarray, allowed: np.ndarray, how: Exploration | None) -> np.ndarray:
+    """The distribution of one slot over the allowed items (module docstring); ``None``: the argmax."""
+    if how is None or how.kind == "epsilon":
+        epsilon = 0.0 if how is None else how.epsilon
+        best = np.argmax(np.where(allowed, scores, -np.inf), axis=1)
+        p = allowed / allowed.sum(axis=1, keepdims=True) * epsilon
+        p[np.arange(len(p)), best] += 1.0 - epsilon
+        return p
+    z = np.where(allowed, scores / how.temperature, -np.inf)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
 def _sample_lists(scores: np.ndarray, allowed: np.ndarray, k: int, how: Exploration,
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Sequential sampling without replacement, all rows at once; returns items and conditional propensities."""
@@ -255,15 +274,7 @@ def _sample_lists(scores: np.ndarray, allowed: np.ndarray, k: int, how: Explorat
     props = np.zeros((n, k))
     rows = np.arange(n)
     for slot in range(k):
-        if how.kind == "epsilon":
-            best = np.argmax(np.where(allowed, scores, -np.inf), axis=1)
-            p = allowed / allowed.sum(axis=1, keepdims=True) * how.epsilon
-            p[rows, best] += 1.0 - how.epsilon
-        else:
-            z = np.where(allowed, scores / how.temperature, -np.inf)
-            z = z - z.max(axis=1, keepdims=True)
-            p = np.exp(z)
-            p /= p.sum(axis=1, keepdims=True)
+        p = slot_probabilities(scores, allowed, how)
         # inverse-CDF draw per row (vectorised); clip guards the last bin against rounding
         u = np.asarray(rng.random(n))[:, None]
         choice = np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), scores.shape[1] - 1)
@@ -297,18 +308,5 @@ class ServingPolicy(Policy):
 
     def action_probabilities(self, observations: np.ndarray) -> np.ndarray:
         """π(a|s) for every item (rows sum to 1), as OPE needs for a target policy."""
-        rec = self.recommender
-        obs, consumed = rec._states(np.asarray(observations, dtype=np.float32))
-        scores = np.asarray(rec.score_fn(obs), dtype=np.float64)
-        allowed = np.ones_like(scores, dtype=bool)
-        for row, items in enumerate(consumed):
-            allowed[row, items] = False
-        how = self.exploration
-        if how is not None and how.kind == "softmax":
-            z = np.where(allowed, scores / how.temperature, -np.inf)
-            p = np.exp(z - z.max(axis=1, keepdims=True))
-            return p / p.sum(axis=1, keepdims=True)
-        eps = 0.0 if how is None else how.epsilon
-        p = allowed / allowed.sum(axis=1, keepdims=True) * eps
-        p[np.arange(len(p)), np.argmax(np.where(allowed, scores, -np.inf), axis=1)] += 1.0 - eps
-        return p
+        scores, allowed = self.recommender.scores_and_allowed(np.asarray(observations, dtype=np.float32))
+        return slot_probabilities(scores, allowed, self.exploration)
