@@ -108,6 +108,8 @@ def main() -> int:
         notebooks = [nb for nb in notebooks if imports_torch(nb)]
     if args.aten:
         os.environ["ATEN_CPU_CAPABILITY"] = args.aten  # inherited by every kernel; torch reads it on import
+        # chapter 6 caches language-model embeddings: another CPU computes its own, so start empty
+        os.environ["RECRL_LITE_CACHE"] = tempfile.mkdtemp(prefix="recrl-embeddings-")
     out_dir = args.out or Path(tempfile.mkdtemp(prefix="recrl-chapters-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     label = " and ".join(x for x in (f"seeds + {args.shift}" if args.shift else "",

@@ -20,7 +20,7 @@ from recrl_lite.envs import ECommerceEnv
 
 def test_tables_have_the_promised_columns(small_dataset):
     assert list(small_dataset.users.columns) == ["user_id", "age", "gender", "location"]
-    assert list(small_dataset.items.columns) == ["item_id", "category", "price"]
+    assert list(small_dataset.items.columns) == ["item_id", "category", "price", "title"]
     assert list(small_dataset.interactions.columns) == [
         "user_id", "item_id", "timestamp", "position", "click", "purchase", "propensity",
     ]

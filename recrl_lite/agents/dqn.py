@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from recrl_lite.agents.base import TorchPolicy, TrainingClock
 from recrl_lite.models.encoders import MLPEncoder, encoder_width
+from recrl_lite.models.item_heads import build_item_head
 
 
 @dataclass
@@ -90,10 +91,10 @@ class DQNConfig:
 class QNetwork(nn.Module):
     """Encoder φ(s) followed by a linear Q head with one value per item."""
 
-    def __init__(self, encoder: nn.Module, n_actions: int):
+    def __init__(self, encoder: nn.Module, n_actions: int, q_head: nn.Module | None = None):
         super().__init__()
         self.encoder = encoder
-        self.q_head = nn.Linear(encoder_width(encoder), n_actions)
+        self.q_head = nn.Linear(encoder_width(encoder), n_actions) if q_head is None else q_head
 
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
         return self.q_head(self.encoder(observation))
@@ -156,9 +157,12 @@ class DQNAgent(TorchPolicy):
         device: str | torch.device = "cpu",
         encoder: nn.Module | None = None,
         encoder_factory: Callable[[], nn.Module] | None = None,
+        head_factory: Callable[[int], nn.Module] | None = None,
     ):
         """The Q-network's encoder: ``encoder``, or ``encoder_factory()`` called after the agent seeds
-        torch (so ``seed`` fixes its initial weights), or by default an MLPEncoder of ``config.hidden``."""
+        torch (so ``seed`` fixes its initial weights), or by default an MLPEncoder of ``config.hidden``.
+        ``head_factory(width)``, if given, builds the Q head (one value per item) from the encoder's
+        width, e.g. a :class:`recrl_lite.models.TwoTowerItemHead` on item text (chapter 6)."""
         super().__init__()
         if not isinstance(action_space, gym.spaces.Discrete):
             raise ValueError(f"DQNAgent needs a Discrete action space, got {action_space}")
@@ -177,7 +181,8 @@ class DQNAgent(TorchPolicy):
                                  f"encoder=), got {type(encoder_factory).__name__}")
             encoder = encoder_factory()
         encoder = encoder if encoder is not None else MLPEncoder(observation_space, self.config.hidden)
-        self.net = QNetwork(encoder, self.n_actions).to(self.device)
+        q_head = None if head_factory is None else build_item_head(head_factory, encoder_width(encoder), self.n_actions)
+        self.net = QNetwork(encoder, self.n_actions, q_head).to(self.device)
         self.target_net = _copy_network(self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.learning_rate)
         self.epsilon = 0.0  # evaluation default: greedy

@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from recrl_lite.agents.base import TorchPolicy, TrainingClock
 from recrl_lite.models.encoders import MLPEncoder, encoder_width
+from recrl_lite.models.item_heads import build_item_head
 
 
 # ----------------------------------------------------------------------------- tabular (chapter 4)
@@ -110,11 +111,12 @@ class PolicyValueNet(nn.Module):
     dominating the gradient of the policy's shared features, as in CleanRL's actor-critic agents.
     """
 
-    def __init__(self, policy_encoder: nn.Module, value_encoder: nn.Module, n_actions: int):
+    def __init__(self, policy_encoder: nn.Module, value_encoder: nn.Module, n_actions: int,
+                 policy_head: nn.Module | None = None):
         super().__init__()
         self.policy_encoder = policy_encoder
         self.value_encoder = value_encoder
-        self.policy_head = nn.Linear(encoder_width(policy_encoder), n_actions)
+        self.policy_head = nn.Linear(encoder_width(policy_encoder), n_actions) if policy_head is None else policy_head
         self.value_head = nn.Linear(encoder_width(value_encoder), 1)
 
     def forward(self, observation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,10 +137,16 @@ class ReinforceAgent(TorchPolicy):
         seed: int | None = None,
         device: str | torch.device = "cpu",
         encoder_factory: Callable[[], nn.Module] | None = None,
+        head_factory: Callable[[int], nn.Module] | None = None,
     ):
         """``encoder_factory()``, if given, builds each of the two encoders (policy, then value; it is
         called after the agent seeds torch, so ``seed`` fixes their initial weights), for example
-        ``lambda: GRUEncoder.from_env(env)`` (chapter 5). Default: two MLPEncoders of ``config.hidden``."""
+        ``lambda: GRUEncoder.from_env(env)`` (chapter 5). Default: two MLPEncoders of ``config.hidden``.
+
+        ``head_factory(width)``, if given, builds the policy's item head from the encoder's width: a
+        module mapping ``(batch, width)`` features to ``(batch, n_items)`` logits, for example a
+        :class:`recrl_lite.models.TwoTowerItemHead` on item text (chapter 6). Default: one linear
+        output per item."""
         super().__init__()
         if not isinstance(action_space, gym.spaces.Discrete):
             raise ValueError(f"ReinforceAgent needs a Discrete action space, got {action_space}")
@@ -162,7 +170,9 @@ class ReinforceAgent(TorchPolicy):
                     f"{type(policy_encoder).__name__} and {type(value_encoder).__name__}"
                 raise ValueError("encoder_factory must return a new nn.Module on every call (the policy and the value "
                                  f"network each get their own), got {got}")
-        self.net = PolicyValueNet(policy_encoder, value_encoder, self.n_actions).to(self.device)
+        policy_head = None if head_factory is None else build_item_head(head_factory, encoder_width(policy_encoder),
+                                                                    self.n_actions)
+        self.net = PolicyValueNet(policy_encoder, value_encoder, self.n_actions, policy_head).to(self.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.learning_rate)
         self.deterministic = False
 

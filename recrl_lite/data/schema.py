@@ -43,6 +43,8 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         Column("item_id", "int", unique=True, description="public item id; ascending order = env action index"),
         Column("category", "str", description="category name"),
         Column("price", "float", 0.0, None, low_open=True, description="price in currency units"),
+        Column("title", "str", description="synthetic product title written from the item's hidden attributes "
+                                           "(recrl_lite.data.titles, chapter 6)"),
     ),
     "interactions": (
         Column("user_id", "int", description="references users.user_id"),

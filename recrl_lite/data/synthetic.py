@@ -12,7 +12,8 @@ policy's propensity and, for checking only, the true click probability.
 Tables (see :data:`recrl_lite.data.schema.SCHEMAS`):
 
 - ``users``: ``user_id, age, gender, location``
-- ``items``: ``item_id, category, price`` (ascending ``item_id`` = env action index)
+- ``items``: ``item_id, category, price, title`` (ascending ``item_id`` = env action index; ``title`` is
+  synthetic text written from the item's hidden attributes, :mod:`recrl_lite.data.titles`, chapter 6)
 - ``interactions``: ``user_id, item_id, timestamp, position, click, purchase, propensity``,
   sorted by ``timestamp``
 """
@@ -31,6 +32,7 @@ from tqdm import tqdm
 from recrl_lite.agents.base import Policy, unwrap
 from recrl_lite.agents.baselines import SoftmaxBehaviourPolicy
 from recrl_lite.data.schema import check_references, read_table
+from recrl_lite.data.titles import generate_item_texts
 from recrl_lite.envs.ecommerce import ECommerceConfig, ECommerceEnv, UserProfile, sample_users
 
 TABLES = ("users", "items", "interactions")
@@ -138,6 +140,7 @@ def generate_dataset(
         "item_id": catalogue.item_id.astype(np.int64),
         "category": pd.Series([catalogue.category_names[c] for c in catalogue.category], dtype="str"),
         "price": catalogue.price.astype(np.float64),
+        "title": pd.Series(generate_item_texts(catalogue, seed=config.catalogue_seed)["title"].tolist(), dtype="str"),
     })
     interactions = pd.DataFrame({
         "user_id": np.array(log_user, dtype=np.int64),

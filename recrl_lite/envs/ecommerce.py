@@ -12,6 +12,9 @@ embedding :math:`e_i = \mu_{c_i} + \sigma_e \varepsilon_i`, a price :math:`p_i` 
 category's price level), an *appeal* :math:`a_i` that drives clicks and a *quality* :math:`q_i \in [0, 2]`
 that drives satisfaction and purchases. A fraction of items are *clickbait*: high appeal, low quality.
 
+``config.item_seed`` (and ``item_categories``) draw a different set of items in the same world:
+the same category centroids, price levels and user preference map (chapter 6's unseen items).
+
 **User** (drawn at every ``reset``). Observable features :math:`x_u` (age, gender, location) determine
 a latent preference :math:`u = W x_u + \sigma_u \varepsilon_u`. Hidden traits: a patience budget
 :math:`P_0 \sim U(P_{lo}, P_{hi})` and a price sensitivity :math:`\beta_u`.
@@ -194,6 +197,14 @@ class ECommerceConfig:
     """Mean of the users' log-normal price sensitivity β_u."""
     catalogue_seed: int = 0
     """Seed of the catalogue and the feature-to-preference map (part of the env's definition)."""
+    item_seed: int | None = None
+    """None: the items are the catalogue's own. An int keeps the catalogue's world (category centroids
+    and price levels, the user preference map) and draws a new set of items in it, for example the
+    unseen items of chapter 6's cold start."""
+    item_categories: tuple[int, ...] | None = None
+    """Categories the items are drawn from (None: all of them, each at least once). Chapter 6 gives
+    two catalogues disjoint categories for cross-domain transfer; the new items are drawn with
+    ``item_seed`` (or, if it is None, a stream derived from ``catalogue_seed``)."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -209,6 +220,18 @@ class ECommerceConfig:
             "patience_low": 0.0 < self.patience_low <= self.patience_high,
             "skip_cost": self.skip_cost > 0.0,
         }
+        if self.item_seed is not None and (isinstance(self.item_seed, bool) or not isinstance(self.item_seed, int)
+                                           or self.item_seed < 0):
+            raise ValueError(f"invalid ECommerceConfig: item_seed={self.item_seed!r}; expected None or an int >= 0")
+        if self.item_categories is not None:
+            cats = self.item_categories
+            if (not isinstance(cats, tuple) or not cats
+                    or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) for c in cats)
+                    or len(set(cats)) != len(cats) or not all(0 <= c < self.n_categories for c in cats)
+                    or len(cats) > self.n_items):
+                raise ValueError(
+                    f"invalid ECommerceConfig: item_categories={cats!r}; expected None or a non-empty tuple of "
+                    f"distinct category indices in [0, {self.n_categories - 1}], at most n_items={self.n_items} of them")
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
@@ -263,6 +286,26 @@ class Catalogue:
         n_features = user_feature_dim()
         preference_map = rng.normal(0.0, 1.0, (n_features, d)) / math.sqrt(d) * 1.4
         item_id = np.sort(rng.choice(np.arange(10_000, 100_000), n, replace=False))
+        reference_price = float(np.median(price))  # the world's, kept for new items
+        if config.item_seed is not None or config.item_categories is not None:
+            # the same world (centroids, price levels, preference map), new items drawn in it
+            item_rng = np.random.default_rng(
+                config.item_seed if config.item_seed is not None else [config.catalogue_seed, 1])
+            allowed = np.arange(c) if config.item_categories is None else np.array(config.item_categories, dtype=int)
+            category = np.concatenate([allowed, item_rng.choice(allowed, n - allowed.size)])
+            item_rng.shuffle(category)
+            embedding = centroids[category] + item_rng.normal(0.0, config.embedding_noise / math.sqrt(d), (n, d))
+            price = np.round(price_level[category] * np.exp(item_rng.normal(0.0, 0.3, n)), 2)
+            is_clickbait = np.zeros(n, dtype=bool)
+            is_clickbait[item_rng.choice(n, n_bait, replace=False)] = True
+            appeal = (np.where(is_clickbait, config.clickbait_appeal, 0.0)
+                      + item_rng.normal(0.0, config.appeal_noise, n))
+            quality = np.where(
+                is_clickbait,
+                item_rng.uniform(*config.clickbait_quality_range, n),
+                item_rng.uniform(*config.quality_range, n),
+            )
+            item_id = np.sort(item_rng.choice(np.arange(10_000, 100_000), n, replace=False))
         return cls(
             item_id=item_id,
             category=category,
@@ -273,7 +316,7 @@ class Catalogue:
             is_clickbait=is_clickbait,
             category_names=tuple(names[:c]),
             preference_map=preference_map,
-            reference_price=float(np.median(price)),
+            reference_price=reference_price,
         )
 
     @property

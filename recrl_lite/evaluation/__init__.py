@@ -1,5 +1,5 @@
-"""Evaluation: online rollouts with confidence intervals, ranking metrics, statistics, and off-policy
-estimators (:mod:`recrl_lite.evaluation.ope`, chapter 5)."""
+"""Evaluation: online rollouts with confidence intervals, ranking metrics, statistics, off-policy
+estimators (:mod:`recrl_lite.evaluation.ope`, chapter 5) and linear probes of item text (chapter 6)."""
 
 from recrl_lite.evaluation.metrics import (
     RankingUsers,
@@ -18,18 +18,21 @@ from recrl_lite.evaluation.online import (
     summarize,
 )
 from recrl_lite.evaluation import ope
+from recrl_lite.evaluation.probes import bag_of_words_features, linear_probe_auc
 from recrl_lite.evaluation.stats import intervals_disjoint, mean_ci, paired_difference_ci, t_quantile_975
 
 __all__ = [
     "SESSION_METRICS",
     "LearningCurve",
     "RankingUsers",
+    "bag_of_words_features",
     "catalogue_coverage",
     "category_diversity",
     "compare_policies",
     "evaluate_policy",
     "hit_rate_at_k",
     "intervals_disjoint",
+    "linear_probe_auc",
     "mean_ci",
     "ndcg_at_k",
     "ope",
