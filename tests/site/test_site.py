@@ -100,6 +100,8 @@ def test_expected_pages_exist():
     pages = {rel(p) for p in html_pages()}
     for page in ("index.html", "book/preface.html", "notebooks/01_background.html", CHAPTER_2,
                  "notebooks/03_core_algorithms.html", "notebooks/04_mathematics.html",
+                 "notebooks/05_1_project_data_models.html", "notebooks/05_2_project_training.html",
+                 "notebooks/05_3_project_serving_evaluation.html", "notebooks/06_large_models.html",
                  "book/glossary.html", "book/errata.html", "book/references.html"):
         assert page in pages, f"{page} was not built"
 
@@ -241,7 +243,7 @@ def test_maths_typeset(crawl):
 
 
 @pytest.mark.parametrize("page", ["book/glossary.html", "book/errata.html", "notebooks/03_core_algorithms.html",
-                                  "notebooks/04_mathematics.html"])
+                                  "notebooks/04_mathematics.html", "notebooks/06_large_models.html"])
 def test_prose_maths_typeset(crawl, page):
     dom = crawl[page].dom
     assert dom["mjx_containers"] > 0, f"maths not typeset on {page}: {dom}"
