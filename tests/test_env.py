@@ -340,3 +340,55 @@ def test_sb3_ppo_smoke_run():
     obs, _ = env.reset(seed=0)
     action, _ = model.predict(obs, deterministic=True)
     env.step(action)
+
+
+# ----------------------------------------------------------------------------- hostile input (issue 11)
+@pytest.mark.parametrize("overrides, field", [
+    ({"horizon": 10**9}, "horizon"), ({"horizon": 2.5}, "horizon"), ({"horizon": "50"}, "horizon"),
+    ({"n_items": 10**6}, "n_items"), ({"n_items": 120.0}, "n_items"), ({"n_items": True}, "n_items"),
+    ({"skip_cost": float("nan")}, "skip_cost"), ({"no_click_bias": float("inf")}, "no_click_bias"),
+    ({"appeal_noise": -1.0}, "appeal_noise"), ({"embedding_noise": -0.1}, "embedding_noise"),
+    ({"preference_noise": float("nan")}, "preference_noise"), ({"quality_range": (1.0, 0.5)}, "quality_range"),
+    ({"quality_range": (0.0, float("inf"))}, "quality_range"), ({"clickbait_quality_range": 0.3}, "clickbait_quality_range"),
+    ({"patience_high": 1.0}, "patience_high"), ({"fatigue_decay": 1.0}, "fatigue_decay"),
+    ({"catalogue_seed": -1}, "catalogue_seed"), ({"price_sensitivity_mean": -1.0}, "price_sensitivity_mean"),
+])
+def test_config_rejects_bad_values_naming_the_field_and_its_range(overrides, field):
+    with pytest.raises(ValueError, match=rf"invalid ECommerceConfig: {field}=.*; expected"):
+        ECommerceConfig(**overrides)
+
+
+def test_every_config_field_is_validated():
+    """A new field must get a rule, or it could hold NaN or a huge value unnoticed."""
+    import dataclasses
+
+    from recrl_lite.envs.ecommerce import _CONFIG_RULES
+    names = {f.name for f in dataclasses.fields(ECommerceConfig)}
+    assert names - set(_CONFIG_RULES) == {"reward", "item_categories"}  # checked by hand in __post_init__
+    assert set(_CONFIG_RULES) <= names
+
+
+def test_slates_refuse_bools_as_ids():
+    env = ECommerceEnv(slate_size=3)
+    env.reset(seed=0)
+    for slate in ([True, False, 2], [np.True_, 1, 2], np.array([True, False, True])):
+        with pytest.raises(ValueError, match="invalid action"):
+            env.step(slate)
+    assert env.step([0, 1, 2])[4]["slate"] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("change, trait", [
+    ({"gender": "X"}, "gender"), ({"location": "moon"}, "location"), ({"age": 12}, "age"), ({"age": 71}, "age"),
+    ({"age": 30.5}, "age"), ({"preference": np.zeros(3)}, "preference"), ({"preference": np.full(8, np.nan)}, "preference"),
+    ({"patience": float("nan")}, "patience"), ({"patience": -1.0}, "patience"), ({"patience": 0.0}, "patience"),
+    ({"price_sensitivity": float("inf")}, "price_sensitivity"),
+])
+def test_replayed_users_must_be_possible_users(change, trait):
+    import dataclasses
+    env = ECommerceEnv()
+    _, info = env.reset(seed=0)
+    bad = dataclasses.replace(info["user"], **change)
+    with pytest.raises(ValueError, match=rf"invalid options\['user'\]: {trait}="):
+        env.reset(seed=1, options={"user": bad})
+    obs, _ = env.reset(seed=1, options={"user": info["user"]})  # the real one still replays
+    assert env.observation_space.contains(obs)

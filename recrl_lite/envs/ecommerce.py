@@ -121,6 +121,8 @@ class SlateSpace(spaces.MultiDiscrete):
         """A sequence or array of ``slate_size`` distinct integer ids in [0, n_items); bools are not ids."""
         if not isinstance(x, (Sequence, np.ndarray)) or isinstance(x, str):
             return False
+        if isinstance(x, Sequence) and any(isinstance(v, (bool, np.bool_)) for v in x):
+            return False  # np.asarray([True, 2]) would read True as item 1
         arr = np.asarray(x)
         return bool(
             arr.shape == self.shape
@@ -136,9 +138,78 @@ class SlateSpace(spaces.MultiDiscrete):
         return isinstance(other, SlateSpace) and (other.n_items, other.slate_size) == (self.n_items, self.slate_size)
 
 
+# Allowed values of every ECommerceConfig field: (kind, low, high, low_open, high_open). Upper bounds
+# keep a typo from allocating the machine away (reset draws horizon x 2 uniforms; ids span 90,000).
+_INT, _FLOAT, _RANGE = "int", "float", "range"
+_CONFIG_RULES: dict[str, tuple[str, float | None, float | None, bool, bool]] = {
+    "n_items": (_INT, 2, 90_000, False, False),
+    "n_categories": (_INT, 1, 1_000, False, False),
+    "embedding_dim": (_INT, 1, 1_024, False, False),
+    "clickbait_fraction": (_FLOAT, 0.0, 1.0, False, True),
+    "horizon": (_INT, 1, 100_000, False, False),
+    "history_length": (_INT, 1, 1_000, False, False),
+    "slate_size": (_INT, 1, 90_000, False, False),
+    "no_click_bias": (_FLOAT, None, None, False, False),
+    "fatigue_weight": (_FLOAT, 0.0, None, False, False),
+    "fatigue_decay": (_FLOAT, 0.0, 1.0, False, True),
+    "position_bias": (_FLOAT, 0.0, None, False, False),
+    "patience_low": (_FLOAT, 0.0, None, True, False),
+    "patience_high": (_FLOAT, 0.0, None, True, False),
+    "skip_cost": (_FLOAT, 0.0, None, True, False),
+    "clickbait_appeal": (_FLOAT, None, None, False, False),
+    "appeal_noise": (_FLOAT, 0.0, None, False, False),
+    "quality_range": (_RANGE, 0.0, None, False, False),
+    "clickbait_quality_range": (_RANGE, 0.0, None, False, False),
+    "embedding_noise": (_FLOAT, 0.0, None, False, False),
+    "preference_noise": (_FLOAT, 0.0, None, False, False),
+    "purchase_bias": (_FLOAT, None, None, False, False),
+    "purchase_quality_weight": (_FLOAT, None, None, False, False),
+    "purchase_fit_weight": (_FLOAT, None, None, False, False),
+    "price_sensitivity_mean": (_FLOAT, 0.0, None, False, False),
+    "catalogue_seed": (_INT, 0, None, False, False),
+    "item_seed": (_INT, 0, None, False, False),  # or None
+}
+
+
+def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    return (("(" if low_open else "[") + ("-inf" if low is None else f"{low:g}") + ", "
+            + ("inf" if high is None else f"{high:g}") + (")" if high_open or high is None else "]"))
+
+
+def _check_field(config: Any, name: str, rule: tuple[str, float | None, float | None, bool, bool]) -> str | None:
+    """None if ``config.name`` obeys ``rule``, else 'name=value; expected ...'."""
+    kind, low, high, low_open, high_open = rule
+    value = getattr(config, name)
+    if name == "item_seed" and value is None:
+        return None
+    interval = _interval(low, high, low_open, high_open)
+    if kind == _RANGE:
+        ok = (isinstance(value, tuple) and len(value) == 2
+              and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in value)
+              and all(math.isfinite(v) and v >= (low or 0.0) for v in value) and value[0] <= value[1])
+        return None if ok else f"{name}={value!r}; expected a tuple (low, high) of finite numbers in {interval}, low <= high"
+    if kind == _INT:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            return f"{name}={value!r}; expected an int in {interval}"
+    else:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            return f"{name}={value!r}; expected a finite number in {interval}"
+        if not math.isfinite(value):
+            return f"{name}={value!r}; expected a finite number in {interval}"
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        return f"{name}={value!r}; expected {'an int' if kind == _INT else 'a number'} in {interval}"
+    return None
+
+
 @dataclass(frozen=True)
 class ECommerceConfig:
-    """All parameters of the simulator. Defaults are the book's default environment."""
+    """All parameters of the simulator. Defaults are the book's default environment.
+
+    Every field's type, finiteness and range is checked at construction (``_CONFIG_RULES``); the
+    error names each bad field, its value and what is allowed.
+    """
 
     n_items: int = 120
     """Catalogue size (the number of discrete actions)."""
@@ -207,35 +278,31 @@ class ECommerceConfig:
     ``item_seed`` (or, if it is None, a stream derived from ``catalogue_seed``)."""
 
     def __post_init__(self) -> None:
-        checks = {
-            "n_items": self.n_items >= 2,
-            "n_categories": 1 <= self.n_categories <= self.n_items,
-            "embedding_dim": self.embedding_dim >= 1,
-            "clickbait_fraction": 0.0 <= self.clickbait_fraction < 1.0,
-            "horizon": self.horizon >= 1,
-            "history_length": self.history_length >= 1,
-            "slate_size": 1 <= self.slate_size <= self.n_items,
-            "reward": self.reward in ("click", "revenue"),
-            "fatigue_decay": 0.0 <= self.fatigue_decay < 1.0,
-            "patience_low": 0.0 < self.patience_low <= self.patience_high,
-            "skip_cost": self.skip_cost > 0.0,
-        }
-        if self.item_seed is not None and (isinstance(self.item_seed, bool) or not isinstance(self.item_seed, int)
-                                           or self.item_seed < 0):
-            raise ValueError(f"invalid ECommerceConfig: item_seed={self.item_seed!r}; expected None or an int >= 0")
-        if self.item_categories is not None:
-            cats = self.item_categories
-            if (not isinstance(cats, tuple) or not cats
-                    or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) for c in cats)
-                    or len(set(cats)) != len(cats) or not all(0 <= c < self.n_categories for c in cats)
-                    or len(cats) > self.n_items):
-                raise ValueError(
-                    f"invalid ECommerceConfig: item_categories={cats!r}; expected None or a non-empty tuple of "
-                    f"distinct category indices in [0, {self.n_categories - 1}], at most n_items={self.n_items} of them")
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
-            raise ValueError(f"invalid ECommerceConfig: {values}")
+        """Check every field's type, finiteness and range; the error names the field and what is allowed."""
+        problems = [problem for problem in (_check_field(self, name, rule) for name, rule in _CONFIG_RULES.items())
+                    if problem]
+        if self.reward not in ("click", "revenue"):
+            problems.append(f"reward={self.reward!r}; expected 'click' or 'revenue'")
+        if self.item_categories is not None and not isinstance(self.item_categories, tuple):
+            problems.append(f"item_categories={self.item_categories!r}; expected None or a tuple of category indices")
+        if not problems:  # ranges that depend on other fields, once each field is sane on its own
+            cross = {
+                "n_categories": (self.n_categories <= self.n_items, f"at most n_items={self.n_items}"),
+                "slate_size": (self.slate_size <= self.n_items, f"at most n_items={self.n_items}"),
+                "patience_high": (self.patience_high >= self.patience_low, f">= patience_low={self.patience_low}"),
+            }
+            problems = [f"{name}={getattr(self, name)!r}; expected {allowed}" for name, (ok, allowed) in cross.items()
+                        if not ok]
+            if self.item_categories is not None:
+                cats = self.item_categories
+                if (not cats or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) for c in cats)
+                        or len(set(cats)) != len(cats) or not all(0 <= c < self.n_categories for c in cats)
+                        or len(cats) > self.n_items):
+                    problems.append(f"item_categories={cats!r}; expected None or a non-empty tuple of distinct "
+                                    f"category indices in [0, {self.n_categories - 1}], at most n_items={self.n_items} "
+                                    "of them")
+        if problems:
+            raise ValueError("invalid ECommerceConfig: " + "; ".join(problems))
 
     @property
     def max_exposure(self) -> float:
@@ -349,6 +416,27 @@ class UserProfile:
         return x
 
 
+def _check_user(user: UserProfile, config: ECommerceConfig) -> None:
+    """A replayed user must be one the population could have drawn: the error names the bad trait."""
+    d = config.embedding_dim
+    preference = np.asarray(user.preference)
+    problems = []
+    if isinstance(user.age, bool) or not isinstance(user.age, (int, np.integer)) or not AGE_MIN <= user.age <= AGE_MAX:
+        problems.append(f"age={user.age!r}; expected an int in [{AGE_MIN}, {AGE_MAX}]")
+    if user.gender not in GENDERS:
+        problems.append(f"gender={user.gender!r}; expected one of {list(GENDERS)}")
+    if user.location not in LOCATIONS:
+        problems.append(f"location={user.location!r}; expected one of {list(LOCATIONS)}")
+    if preference.shape != (d,) or not np.issubdtype(preference.dtype, np.number) or not np.isfinite(preference).all():
+        problems.append(f"preference=<array of shape {preference.shape}>; expected {d} finite numbers (embedding_dim)")
+    for trait, value, low_open in (("patience", user.patience, True), ("price_sensitivity", user.price_sensitivity, False)):
+        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or (value <= 0 if low_open else value < 0):
+            problems.append(f"{trait}={value!r}; expected a finite number {'> 0' if low_open else '>= 0'}")
+    if problems:
+        raise ValueError("invalid options['user']: " + "; ".join(problems))
+
+
 def sample_users(n: int, rng: np.random.Generator, config: ECommerceConfig, catalogue: Catalogue) -> list[UserProfile]:
     """Draw ``n`` users from the population (vectorised; used by ``reset`` and the data generator)."""
     age = rng.integers(AGE_MIN, AGE_MAX + 1, n)
@@ -450,6 +538,8 @@ class ECommerceEnv(gym.Env[np.ndarray, Any]):
             user = sample_users(1, self.np_random, cfg, cat)[0]
         elif not isinstance(user, UserProfile):
             raise TypeError(f"options['user'] must be a UserProfile, got {type(user).__name__}")
+        else:
+            _check_user(user, cfg)
         self.user = user
         affinity = cat.embedding @ user.preference
         self._base_utility = affinity + cat.appeal - cfg.no_click_bias
