@@ -224,3 +224,56 @@ def test_smoke_on_the_simulator_through_discretise_observation():
         agent.explore = False
         sessions = evaluate_policy(agent, env, n_users=3, seeds=[0])
         assert len(sessions) == 3
+
+
+# ----------------------------------------------------------------------------- hostile checkpoints (issue 11)
+@pytest.mark.parametrize("content, reason", [
+    (b"", "the file is empty"), (b"not a torch file at all", "not"), (b"PK\x03\x04truncated", "not"),
+])
+def test_corrupt_checkpoint_files_are_named_as_not_ours(tmp_path, content, reason):
+    agent = QLearningAgent(3, 2)
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"not a recrl_lite checkpoint: .*bad\.pt \(.*{reason}"):
+        agent.load(path)
+
+
+def test_truncated_checkpoint_and_wrong_payloads(tmp_path):
+    import torch
+    agent = QLearningAgent(3, 2)
+    agent.save(tmp_path / "good.pt")
+    data = (tmp_path / "good.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a recrl_lite checkpoint: .*cut.pt"):
+        agent.load(tmp_path / "cut.pt")
+    for payload in ([1, 2, 3], {"class": "QLearningAgent"}, {"class": "QLearningAgent", "state": [1]}):
+        torch.save(payload, tmp_path / "odd.pt")
+        with pytest.raises(ValueError, match="not a recrl_lite checkpoint: .*odd.pt"):
+            agent.load(tmp_path / "odd.pt")
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        agent.load(tmp_path / "missing.pt")
+
+
+def test_pickled_objects_are_refused_for_safety(tmp_path):
+    from fractions import Fraction
+
+    import torch
+    # any object of a class: unpickling it imports and calls code named by the file
+    torch.save({"class": "QLearningAgent", "state": {"q": Fraction(1, 3)}}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="refused for safety") as error:
+        QLearningAgent(3, 2).load(tmp_path / "evil.pt")
+    assert "weights_only=False" not in str(error.value)
+
+
+def test_nan_statistics_do_not_load(tmp_path):
+    from recrl_lite.agents import UCB1
+    agent = QLearningAgent(3, 2)
+    state = agent.state_dict()
+    state["q"][1, 0] = np.nan
+    with pytest.raises(ValueError, match="'q' holds NaN or inf \\(1 of 6 values\\)"):
+        agent.load_state_dict(state)
+    bandit = UCB1(4)
+    bad = bandit.state_dict()
+    bad["values"][2] = np.inf
+    with pytest.raises(ValueError, match="'values' holds NaN or inf"):
+        bandit.load_state_dict(bad)

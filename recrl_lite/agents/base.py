@@ -12,9 +12,11 @@ import ast
 import dataclasses
 import inspect
 import os
+import pickle
 import textwrap
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,9 +52,19 @@ class Policy:
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Check the keys, and that no array of learned statistics holds NaN or inf (it would load silently)."""
+        if not isinstance(state, dict):
+            raise ValueError(f"{type(self).__name__} checkpoint state must be a dict, got {type(state).__name__}")
         expected = set(self.state_dict())
         if set(state) != expected:
             raise ValueError(f"{type(self).__name__} checkpoint has keys {sorted(state)}, expected {sorted(expected)}")
+        for key, value in state.items():
+            if isinstance(value, (np.ndarray, torch.Tensor)):
+                array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
+                if array.dtype.kind in "fc" and not np.isfinite(array).all():
+                    bad = int((~np.isfinite(array)).sum())
+                    raise ValueError(f"{type(self).__name__} checkpoint entry {key!r} holds NaN or inf "
+                                     f"({bad} of {array.size} values)")
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``state_dict()`` with ``torch.save`` (numpy arrays are stored as tensors)."""
@@ -60,17 +72,48 @@ class Policy:
         torch.save({"class": type(self).__name__, "state": state}, path)
 
     def load(self, path: str | os.PathLike[str]) -> None:
-        """Restore from ``save``; refuses checkpoints of another class or with other keys/shapes."""
-        payload = torch.load(path, weights_only=True)
-        if not isinstance(payload, dict) or payload.get("class") != type(self).__name__:
-            found = payload.get("class") if isinstance(payload, dict) else type(payload).__name__
-            raise ValueError(f"{path} holds a checkpoint of {found!r}, not of {type(self).__name__!r}")
+        """Restore from ``save``; refuses checkpoints of another class or with other keys/shapes.
+
+        Loading uses ``torch.load(weights_only=True)``: a file that would need arbitrary Python
+        objects to unpickle (and could run code doing so) is refused, never retried unsafely.
+        """
+        payload = read_checkpoint(path)
+        if payload["class"] != type(self).__name__:
+            raise ValueError(f"{path} holds a checkpoint of {payload['class']!r}, not of {type(self).__name__!r}")
         # top-level tensors were numpy arrays when saved (see save); nested state dicts stay tensors
         state = {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in payload["state"].items()}
         self.load_state_dict(state)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``{"class": name, "state": dict}`` payload of a file written by ``Policy.save``.
+
+    Errors say "not a recrl_lite checkpoint: <path>" and why (empty, truncated, not a torch file, or
+    another payload), or that the file was refused for safety; a missing file is FileNotFoundError.
+    """
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "Unsupported global" in str(error):  # a class or function to import: the unsafe kind of pickle
+            raise ValueError(f"refused to load {path}: it holds Python objects other than tensors and plain containers, "
+                             "which could run code when unpickled; recrl_lite checkpoints never do, so it is not one "
+                             "of ours (it was refused for safety)") from None
+        detail = str(error).split("WeightsUnpickler error:")[-1].strip().splitlines()[0] if str(error) else ""
+        raise ValueError(f"not a recrl_lite checkpoint: {path} (not a torch file: {detail or 'unreadable pickle'})") from None
+    except (EOFError, RuntimeError, OSError, ValueError) as error:
+        size = Path(path).stat().st_size
+        why = "the file is empty" if size == 0 else f"not a readable torch file ({type(error).__name__}: {error})"
+        raise ValueError(f"not a recrl_lite checkpoint: {path} ({why})") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("class"), str) or not isinstance(payload.get("state"), dict):
+        got = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        raise ValueError(f"not a recrl_lite checkpoint: {path} (expected a dict with a 'class' name and a 'state' dict, "
+                         f"got {got})")
+    return payload
 
 
 class TorchPolicy(Policy):
