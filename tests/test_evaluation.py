@@ -232,3 +232,33 @@ def test_evaluate_policy_replays_logged_users_and_tells_recommenders_whose_sessi
     assert out.query("seed == 0")["return"].iloc[0] == total
     with pytest.raises(ValueError, match="more than the 60 logged users"):
         evaluate_policy(policy, env, n_users=61, seeds=[0], users=(profiles, rows))
+
+
+# ----------------------------------------------------------------------------- hostile input (issue 11)
+def test_evaluation_refuses_bad_seeds_and_metrics(env):
+    policy = RandomPolicy(120)
+    with pytest.raises(ValueError, match="at least one seed"):
+        evaluate_policy(policy, env, n_users=2, seeds=[])
+    with pytest.raises(ValueError, match=r"\[3\] repeated"):
+        evaluate_policy(policy, env, n_users=2, seeds=[3, 1, 3])
+    with pytest.raises(ValueError, match="expected integers"):
+        evaluate_policy(policy, env, n_users=2, seeds=[0.5])
+    with pytest.raises(ValueError, match=r"unknown \['ndcg'\]"):
+        compare_policies({"random": policy}, env, n_users=2, seeds=[0], metrics=("return", "ndcg"))
+
+
+def test_ranking_metrics_refuse_repeats_and_bad_k():
+    from recrl_lite.evaluation import catalogue_coverage, hit_rate_at_k, ndcg_at_k
+    ranked = np.array([[3, 3, 1], [0, 1, 2]])
+    with pytest.raises(ValueError, match=r"rows \[0\] repeat an item"):
+        ndcg_at_k(ranked, [{3}, {0}], 3)
+    good = np.array([[3, 2, 1], [0, 1, 2]])
+    assert ndcg_at_k(good, [{3}, {0}], 3) == 1.0
+    for k in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="k must be an int >= 1"):
+            hit_rate_at_k(good, [{3}, {0}], k)
+    with pytest.raises(ValueError, match=r"recommended\[1\] has item id\(s\) \[-1\]"):
+        catalogue_coverage([[0, 1], [-1]], 5)
+    with pytest.raises(ValueError, match=r"\[5\] outside \[0, 4\]"):
+        catalogue_coverage([[5]], 5)
+    assert catalogue_coverage([[0, 1], []], 4) == 0.5

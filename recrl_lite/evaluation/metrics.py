@@ -14,8 +14,13 @@ def catalogue_coverage(recommended: Sequence[Sequence[int]] | np.ndarray, n_item
     if n_items < 1:
         raise ValueError(f"n_items must be >= 1, got {n_items}")
     seen = np.zeros(n_items, dtype=bool)
-    for items in recommended:
-        seen[np.asarray(items, dtype=int)] = True
+    for row, items in enumerate(recommended):
+        ids = np.asarray(items, dtype=int)
+        if ids.size and (ids.min() < 0 or ids.max() >= n_items):
+            bad = ids[(ids < 0) | (ids >= n_items)]
+            raise ValueError(f"recommended[{row}] has item id(s) {bad[:5].tolist()} outside [0, {n_items - 1}] "
+                             "(a negative id would silently count as the last items)")
+        seen[ids] = True
     return float(seen.mean())
 
 
@@ -53,12 +58,19 @@ def ndcg_at_k(ranked: np.ndarray, relevant: Sequence[set[int]], k: int) -> float
 
 
 def _check_ranked(ranked: np.ndarray, relevant: Sequence[set[int]], k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be an int >= 1, got {k!r}")
     if ranked.ndim != 2 or ranked.shape[1] < k:
         raise ValueError(f"ranked must be (n_users, >= {k}), got shape {ranked.shape}")
     if len(relevant) != ranked.shape[0]:
         raise ValueError(f"{len(relevant)} relevance sets for {ranked.shape[0]} ranked rows")
     if any(len(rel) == 0 for rel in relevant):
         raise ValueError("every user needs at least one relevant item; drop users with none first")
+    top = ranked[:, :k]
+    repeated = [u for u, row in enumerate(top) if len(set(row.tolist())) < k]
+    if repeated:
+        raise ValueError(f"ranked rows {repeated[:5]} repeat an item in their top {k}: a ranking lists each item "
+                         "once (a repeat would be counted as a hit twice)")
 
 
 class RankingUsers(NamedTuple):

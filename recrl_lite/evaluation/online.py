@@ -50,7 +50,7 @@ def evaluate_policy(
         raise ValueError(f"{policy!r} reads ground truth from another env instance than the one evaluated")
     if n_users < 1:
         raise ValueError(f"n_users must be >= 1, got {n_users}")
-    seeds = list(seeds)
+    seeds = _check_seeds(seeds)
     if users is not None:
         profiles, user_indices = list(users[0]), np.asarray(users[1])
         if len(profiles) != len(user_indices) or user_indices.ndim != 1:
@@ -108,6 +108,19 @@ def evaluate_policy(
     return pd.DataFrame(rows)
 
 
+def _check_seeds(seeds: Iterable[int]) -> list[int]:
+    """A non-empty list of distinct integer seeds (a repeated seed would merge two runs into one)."""
+    values = list(seeds)
+    if not values:
+        raise ValueError("seeds: expected at least one seed, got none")
+    if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in values):
+        raise ValueError(f"seeds: expected integers, got {values}")
+    repeated = sorted({int(s) for s in values if values.count(s) > 1})
+    if repeated:
+        raise ValueError(f"seeds: {repeated} repeated; each seed is one independent run, so seeds must be distinct")
+    return [int(s) for s in values]
+
+
 def summarize(sessions: pd.DataFrame, n_items: int) -> pd.DataFrame:
     """Mean and 95% CI half-width across seeds of each metric's per-seed mean.
 
@@ -135,8 +148,12 @@ def compare_policies(
 
     Columns are ``(metric, "mean")`` and ``(metric, "ci95")`` pairs.
     """
-    seeds = list(seeds)
+    seeds = _check_seeds(seeds)
     metrics = list(metrics)
+    known = (*SESSION_METRICS, "coverage")
+    unknown = [m for m in metrics if m not in known]
+    if unknown or not metrics:
+        raise ValueError(f"metrics: unknown {unknown or 'none given'}; expected some of {list(known)}")
     n_items = unwrap(env).config.n_items
     table = {}
     for name, policy in policies.items():
