@@ -210,3 +210,51 @@ def test_log_transitions_records_the_truth_for_every_item_on_request():
     train, test = logs.split(0.5)
     assert train.true_click_probabilities.shape == (len(train), env.action_space.n)
     assert np.array_equal(np.concatenate([train.true_click_probabilities, test.true_click_probabilities]), truth)
+
+
+# ----------------------------------------------------------------------------- hostile files (issue 11)
+def test_infinite_prices_are_refused(small_dataset, tmp_path):
+    def edit(f):
+        f["price"] = f["price"].astype(float)
+        f.loc[3, "price"] = np.inf
+        return f
+    msg = _corrupt(small_dataset, tmp_path, "items", edit)
+    assert "items.csv" in msg and "'price'" in msg and "infinite" in msg and "rows [3]" in msg
+
+
+def test_purchase_without_click_is_refused(small_dataset, tmp_path):
+    def edit(f):
+        row = int(np.flatnonzero(f["click"].to_numpy() == 0)[0])
+        f.loc[row, "purchase"] = 1
+        return f
+    msg = _corrupt(small_dataset, tmp_path, "interactions", edit)
+    assert "interactions.csv" in msg and "purchase without a click" in msg
+
+
+def test_timestamps_beyond_int64_are_refused(small_dataset, tmp_path):
+    small_dataset.to_csv(tmp_path)
+    path = tmp_path / "interactions.csv"
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[1].split(",")
+    cells[header.index("timestamp")] = str(2**63)
+    path.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    with pytest.raises(SchemaError, match=r"interactions.csv: column 'timestamp' has values above the int64 range in rows \[0\]"):
+        load_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("content, why", [(b"", "the file is empty"), (b"\xff\xfe\x00\x81\x9f" * 40, "UnicodeDecodeError")])
+def test_empty_and_binary_files_are_named(small_dataset, tmp_path, content, why):
+    small_dataset.to_csv(tmp_path)
+    (tmp_path / "users.csv").write_bytes(content)
+    with pytest.raises(SchemaError, match=rf"users.csv: not a readable CSV file for the 'users' table \({why}"):
+        load_dataset(tmp_path)
+
+
+def test_header_only_and_single_row_logs(small_dataset, tmp_path):
+    from recrl_lite.data import Dataset, prepare
+    msg = _corrupt(small_dataset, tmp_path, "interactions", lambda f: f.iloc[:0])
+    assert "interactions.csv" in msg and "has no rows" in msg
+    one = Dataset(small_dataset.users, small_dataset.items, small_dataset.interactions.iloc[:1])
+    with pytest.raises(ValueError, match="at least 2 interactions"):
+        prepare(one)

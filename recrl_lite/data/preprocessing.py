@@ -52,8 +52,13 @@ def temporal_split(interactions: pd.DataFrame, test_fraction: float = 0.2) -> tu
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     if "timestamp" not in interactions.columns:
         raise ValueError(f"interactions lack a 'timestamp' column; found {list(interactions.columns)}")
+    if len(interactions) < 2:
+        raise ValueError(f"temporal_split needs at least 2 interactions (one on each side), got {len(interactions)}")
     cutoff = np.quantile(interactions["timestamp"].to_numpy(), 1.0 - test_fraction)
     before = interactions["timestamp"] < cutoff
+    if not before.any():
+        raise ValueError(f"temporal_split: no interaction is earlier than the cut-off timestamp {cutoff:g} "
+                         f"(all {len(interactions)} share the earliest times); the training period would be empty")
     return interactions[before].reset_index(drop=True), interactions[~before].reset_index(drop=True)
 
 
@@ -79,6 +84,8 @@ class FeatureEncoder:
 
     def fit(self, frame: pd.DataFrame) -> FeatureEncoder:
         self._check(frame)
+        if len(frame) == 0:
+            raise ValueError("FeatureEncoder.fit: the frame has no rows; fit on the training rows (at least one)")
         for col in self.categorical:
             self.categories_[col] = sorted(frame[col].astype(str).unique().tolist())
         for col in self.numeric:

@@ -81,6 +81,8 @@ def validate_table(frame: pd.DataFrame, table: str, source: str | None = None) -
     if missing:
         raise SchemaError(f"{where}: missing column(s) {missing}; found {list(frame.columns)}")
     frame = frame.reset_index(drop=True)
+    if len(frame) == 0:
+        raise SchemaError(f"{where}: has no rows (only a header?); the {table} table needs at least one")
     for col in schema:
         values = frame[col.name]
         nan = values.isna().to_numpy()
@@ -103,8 +105,16 @@ def validate_table(frame: pd.DataFrame, table: str, source: str | None = None) -
                         f"{where}: column {col.name!r} must be integer, found dtype {values.dtype}"
                         + (f"; non-integral values in {_rows(frac)}" if frac.any() else "")
                     )
+                elif numeric.dtype == np.uint64:  # pandas reads values of 2**63 and above as uint64
+                    big = (numeric > np.iinfo(np.int64).max).to_numpy()
+                    raise SchemaError(f"{where}: column {col.name!r} has values above the int64 range in {_rows(big)} "
+                                      f"(e.g. {numeric[big].iloc[0]})")
+                numeric = numeric.astype("int64")
             else:
                 numeric = numeric.astype("float64")
+                infinite = np.isinf(numeric.to_numpy())
+                if infinite.any():
+                    raise SchemaError(f"{where}: column {col.name!r} has infinite values in {_rows(infinite)}")
             too_low = np.zeros(len(frame), dtype=bool)
             if col.low is not None:
                 too_low = (numeric <= col.low if col.low_open else numeric < col.low).to_numpy()
@@ -131,6 +141,10 @@ def validate_table(frame: pd.DataFrame, table: str, source: str | None = None) -
             dup = frame[col.name].duplicated(keep=False).to_numpy()
             if dup.any():
                 raise SchemaError(f"{where}: column {col.name!r} must be unique, but {_rows(dup)} repeat ids")
+    if table == "interactions":
+        orphan = ((frame["purchase"] == 1) & (frame["click"] == 0)).to_numpy()
+        if orphan.any():
+            raise SchemaError(f"{where}: purchase without a click in {_rows(orphan)} (a purchase follows a click)")
     return frame[[c.name for c in schema]]
 
 
@@ -148,4 +162,9 @@ def read_table(path: str | os.PathLike[str], table: str) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file (expected the {table!r} table)")
-    return validate_table(pd.read_csv(path), table, source=str(path))
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        why = "the file is empty" if path.stat().st_size == 0 else f"{type(error).__name__}: {error}"
+        raise SchemaError(f"{path}: not a readable CSV file for the {table!r} table ({why})") from None
+    return validate_table(frame, table, source=str(path))
