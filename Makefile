@@ -24,13 +24,15 @@ export PATH := $(abspath $(BIN)):$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JB_FLAGS := --all -W -n --keep-going
 
-.PHONY: help venv chromium book typecheck unit nbval site-test check-seeds check-machines test vendor clean
+.PHONY: help venv chromium book typecheck unit nbval site-test check-seeds check-machines test vendor clean \
+	mutation
 
 # The seed shift of `make check-seeds` (any other value must pass too: SHIFT=7 make check-seeds).
 SHIFT ?= 100
 
 help:
 	@echo "make venv | book | test | typecheck | unit | nbval | site-test | check-seeds | check-machines | vendor | clean"
+	@echo "     mutation   (not part of make test)"
 
 ## --------------------------------------------------------------------------- environment
 
@@ -103,6 +105,18 @@ test: venv
 	$(MAKE) site-test
 	$(MAKE) check-seeds
 	$(MAKE) check-machines
+
+## --------------------------------------------------------------------------- beyond `make test`
+
+# Mutation testing with mutmut ([tool.mutmut] in pyproject.toml): hours for the four packages on
+# 2 cores, so not in CI. A run resumes where it stopped. MUTANTS narrows it to mutmut's mutant names:
+#   make mutation MUTANTS='recrl_lite.envs.ecommerce.*'
+# The score per module is printed and written to _build/mutation/scores.csv.
+MUTANTS ?=
+mutation: $(STAMP)
+	$(BIN)/python -m pip install -q "mutmut==3.8.1"
+	$(BIN)/mutmut run --max-children $$(nproc) $(MUTANTS)
+	$(BIN)/python scripts/mutation_scores.py
 
 clean:
 	rm -rf _build

@@ -19,6 +19,7 @@ from recrl_lite.envs import (
     SlateSpace,
     UserProfile,
 )
+from recrl_lite.errors import describe
 
 
 def test_registered_and_made_through_gymnasium(env):
@@ -125,7 +126,7 @@ def test_invalid_action_raises_value_error_naming_action_and_range(env, action):
     with pytest.raises(ValueError) as err:
         env.step(action)
     message = str(err.value)
-    assert repr(action) in message and "[0, 119]" in message
+    assert message.startswith(f"invalid action {describe(action)}: expected one integer item id in [0, 119]")
 
 
 def test_invalid_slate_action_raises():

@@ -69,11 +69,11 @@ def test_id_only_head_knows_nothing_about_a_new_catalogue():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"item_features": None}, "needs id_embeddings=True"),
+    ({"item_features": None}, "invalid id_embeddings False: expected True when item_features is None"),
     ({"item_features": None, "id_embeddings": True}, "n_items"),
     ({"item_features": np.zeros(5)}, "(n_items, feature_dim)"),
     ({"item_features": np.full((3, 2), np.nan)}, "NaN"),
-    ({"item_features": np.zeros((3, 2)), "n_items": 4}, "3 items"),
+    ({"item_features": np.zeros((3, 2)), "n_items": 4}, "invalid n_items 4: expected None or 3,"),
     ({"item_features": np.zeros((3, 2)), "dim": 0}, "dim"),
 ])
 def test_head_rejects_bad_construction(kwargs, message):
@@ -85,7 +85,8 @@ def test_set_catalogue_rejects_mismatches():
     head = TwoTowerItemHead(4, np.zeros((5, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="width 3"):
         head.set_catalogue(np.zeros((5, 2)))
-    with pytest.raises(ValueError, match="5 items, the new catalogue 6"):
+    with pytest.raises(ValueError, match=r"invalid item_features ndarray\(shape=\(6, 3\).*: expected 5 items, .*"
+                                         r"\(the new catalogue has 6\)"):
         head.set_catalogue(np.zeros((6, 3)))
     with pytest.raises(ValueError, match="reads item text"):
         head.set_catalogue(None)

@@ -446,7 +446,7 @@ R3, P3, B3 = np.array([1.0, 0.0, 1.0]), np.array([0.5, 0.5, 0.5]), np.array([0.5
 
 
 @pytest.mark.parametrize("args, match", [
-    ((R3, P3[:2], B3), "lengths differ"),
+    ((R3, P3[:2], B3), r"invalid lengths of rewards, target_probs_of_logged, propensities \[3, 2, 3\]: expected equal"),
     ((R3[None, :], P3, B3), "1-D"),
     (([], [], []), "empty"),
     ((R3, P3, [0.5, 0.0, 0.5]), r"\(0, 1\]"),
@@ -456,7 +456,7 @@ R3, P3, B3 = np.array([1.0, 0.0, 1.0]), np.array([0.5, 0.5, 0.5]), np.array([0.5
     ((R3, [0.5, 1.5, 0.5], B3), r"target_probs_of_logged.*\[0, 1\]"),
     ((R3, [0.5, -0.5, 0.5], B3), r"target_probs_of_logged.*\[0, 1\]"),
     ((R3, [0.5, np.nan, 0.5], B3), r"target_probs_of_logged.*\[0, 1\]"),
-    (([1.0, np.nan, 0.0], P3, B3), "rewards must be finite"),
+    (([1.0, np.nan, 0.0], P3, B3), r"invalid rewards \[nan\]: expected finite values \(not finite in 1 of 3 rows, at \[1\]\)"),
     ((["a", "b", "c"], P3, B3), "numeric"),
 ])
 @pytest.mark.parametrize("estimator", [ips, snips, lambda *a: clipped_ips(*a, max_weight=3.0)])
@@ -477,11 +477,11 @@ def test_model_based_bad_input():
         direct_method(q[0], pi[0])
     with pytest.raises(ValueError, match="finite"):
         direct_method(np.full((3, 2), np.nan), pi)
-    with pytest.raises(ValueError, match=r"actions must lie in \[0, 2\)"):
+    with pytest.raises(ValueError, match=r"invalid actions \[2\]: expected action indices in \[0, 2\) \(outside in 1 of 3 rows, at \[1\]"):
         doubly_robust(R3, [0, 2, 1], B3, q, pi)
     with pytest.raises(ValueError, match="integer"):
         doubly_robust(R3, [0, 0.5, 1], B3, q, pi)
-    with pytest.raises(ValueError, match="lengths differ"):
+    with pytest.raises(ValueError, match=r"invalid lengths of rewards, actions, propensities, .* \[3, 2, 3, 3, 3\]"):
         doubly_robust(R3, [0, 1], B3, q, pi)
     with pytest.raises(ValueError, match="missing"):
         doubly_robust(R3, [0, 1, 1], [np.nan] * 3, q, pi)
@@ -496,7 +496,7 @@ def test_other_bad_input():
         snips(R3, np.zeros(3), B3)
     with pytest.raises(ValueError, match="n_actions"):
         deterministic_target([0, 1], 0)
-    with pytest.raises(ValueError, match=r"actions_chosen must lie in \[0, 2\)"):
+    with pytest.raises(ValueError, match=r"invalid actions_chosen \[2\]: expected action indices in \[0, 2\)"):
         deterministic_target([0, 2], 2)
 
 
@@ -506,7 +506,7 @@ def test_trajectory_bad_input():
         per_decision_ips([0, 1, 0, 1], r, p, b)
     with pytest.raises(ValueError, match="increase strictly"):
         trajectory_ips([0, 0, 1, 1], r, p, b, steps=[1, 0, 0, 1])
-    with pytest.raises(ValueError, match="lengths differ"):
+    with pytest.raises(ValueError, match=r"invalid lengths of sessions, rewards \[3, 4\]: expected equal lengths"):
         trajectory_ips([0, 0, 1], r, p, b)
     with pytest.raises(ValueError, match="discount"):
         per_decision_ips([0, 0, 1, 1], r, p, b, discount=0.0)

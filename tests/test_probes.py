@@ -82,10 +82,10 @@ def test_bag_of_words_probe_cannot_score_new_words():
 
 
 @pytest.mark.parametrize(("args", "match"), [
-    (dict(train_texts="red shoe"), "train_texts: expected a sequence"),
-    (dict(train_texts=[]), "train_texts: expected a non-empty"),
+    (dict(train_texts="red shoe"), r"invalid train_texts 'red shoe' \(type str\): expected a sequence"),
+    (dict(train_texts=[]), r"invalid train_texts \[\]: expected a non-empty"),
     (dict(test_texts=["ok", 3]), r"test_texts\[1\]"),
-    (dict(train_texts=["...", "!!"]), "no word tokens"),
+    (dict(train_texts=["...", "!!"]), r"invalid train_texts \['...', '!!'\]: expected texts with at least one word token"),
     (dict(ngram_range=(2, 1)), "ngram_range"),
     (dict(ngram_range=(0, 1)), "ngram_range"),
 ])
@@ -110,19 +110,20 @@ def _with(**changes):
 
 
 @pytest.mark.parametrize(("args", "match"), [
-    (_with(train_features=np.zeros(20)), "train_features: expected a 2-D"),
-    (_with(test_features=np.zeros((20, 3))), "test_features: expected 2 columns"),
-    (_with(train_labels=np.array([0, 1] * 9)), "train_labels: expected 20 labels"),
-    (_with(test_labels=np.array([0, 2] * 10)), r"test_labels: expected binary.*\[0, 2\]"),
-    (_with(train_labels=np.zeros(20, dtype=int)), "train_labels: both classes"),
-    (_with(test_labels=np.ones(20, dtype=bool)), "test_labels: both classes"),
-    (_with(train_labels=np.array(["a", "b"] * 10)), "train_labels: expected binary"),
-    (_with(test_labels=np.array([0, 1] * 10)[:, None]), "test_labels: expected a 1-D"),
-    (_with(train_features=np.where(np.eye(20, 2) > 0, np.nan, 0.0)), r"train_features: expected finite.*row 0, column 0"),
-    (_with(test_features=np.full((20, 2), np.inf)), "test_features: expected finite"),
-    (_with(train_features=np.array([["a", "b"]] * 20)), "train_features: expected numeric"),
-    (_with(C=0.0), "C: expected a finite number > 0"),
-    (_with(C=float("nan")), "C: expected a finite number > 0"),
+    (_with(train_features=np.zeros(20)), r"invalid train_features ndarray\(shape=\(20,\).*: expected a 2-D"),
+    (_with(test_features=np.zeros((20, 3))), r"invalid test_features ndarray\(shape=\(20, 3\).*: expected 2 columns"),
+    (_with(train_labels=np.array([0, 1] * 9)), r"invalid train_labels ndarray\(shape=\(18,\).*: expected 20 labels"),
+    (_with(test_labels=np.array([0, 2] * 10)), r"invalid test_labels \[2\]: expected binary.*rows \[1, 3, 5, 7, 9\]"),
+    (_with(train_labels=np.zeros(20, dtype=int)), r"invalid train_labels .*: expected both classes.*only label 0"),
+    (_with(test_labels=np.ones(20, dtype=bool)), r"invalid test_labels .*dtype=bool\): expected both classes"),
+    (_with(train_labels=np.array(["a", "b"] * 10)), r"invalid train_labels .*dtype=<U1\): expected binary"),
+    (_with(test_labels=np.array([0, 1] * 10)[:, None]), r"invalid test_labels ndarray\(shape=\(20, 1\).*: expected a 1-D"),
+    (_with(train_features=np.where(np.eye(20, 2) > 0, np.nan, 0.0)),
+     r"invalid train_features \[nan, nan\]: expected finite.*\[\[0, 0\], \[1, 1\]\]"),
+    (_with(test_features=np.full((20, 2), np.inf)), r"invalid test_features \[inf, .*: expected finite"),
+    (_with(train_features=np.array([["a", "b"]] * 20)), r"invalid train_features .*dtype=<U1\): expected numeric"),
+    (_with(C=0.0), r"invalid C 0.0: expected a finite number in \(0, inf\)"),
+    (_with(C=float("nan")), r"invalid C nan: expected a finite number in \(0, inf\)"),
 ])
 def test_probe_validation(args, match):
     with pytest.raises(ValueError, match=match):

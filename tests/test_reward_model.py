@@ -106,7 +106,8 @@ def test_reward_model_policy_is_greedy_and_checkpoints(tmp_path, logged):
     other = RewardModelPolicy(RewardModel(env.observation_space, 120))
     other.load(tmp_path / "rm.pt")
     np.testing.assert_array_equal(other.scores(obs), policy.scores(obs))
-    with pytest.raises(ValueError, match="checkpoint is for"):
+    with pytest.raises(ValueError, match=r"invalid RewardModelPolicy checkpoint meta \{.*'n_actions': 120\}: "
+                                         r"expected \{.*'n_actions': 50\}"):
         RewardModelPolicy(RewardModel(env.observation_space, 50)).load(tmp_path / "rm.pt")
 
 
@@ -119,7 +120,7 @@ def test_bad_input_raises_clear_errors(logged):
         model(torch.as_tensor(log.observations[:2]), torch.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match="binary clicks"):
         fit_reward_model(model, log.observations[:4], log.actions[:4], np.array([0, 1, 2, 0]))
-    with pytest.raises(ValueError, match="shapes"):
+    with pytest.raises(ValueError, match=r"invalid actions Tensor\(\[.*\], dtype=torch.int64\): expected shape \(4,\), one action per"):
         fit_reward_model(model, log.observations[:4], log.actions[:3], log.clicks[:4])
     with pytest.raises(ValueError, match="strictly between"):
         probability_log_loss(np.array([0.0, 0.5]), np.array([0, 1]))

@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from recrl_lite.agents.base import Policy, unwrap
+from recrl_lite.agents.base import Policy, checkpoint_array, unwrap
 from recrl_lite.agents.tabular import random_argmax
+from recrl_lite.errors import check_finite, check_number, invalid
 
 
 # ============================================================================ configs
@@ -46,8 +47,7 @@ class EpsilonGreedyConfig:
     """Probability of pulling a uniformly random arm (constant: regret grows linearly)."""
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.epsilon <= 1.0:
-            raise ValueError(f"epsilon must be in [0, 1], got {self.epsilon!r}")
+        check_number("EpsilonGreedyConfig.epsilon", self.epsilon, 0.0, 1.0)
 
 
 @dataclass
@@ -58,8 +58,7 @@ class UCB1Config:
     """Exploration constant in mean + sqrt(c ln t / n_a); Auer et al. (2002) use c = 2."""
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.c) and self.c >= 0.0):
-            raise ValueError(f"c must be a finite number >= 0, got {self.c!r}")
+        check_number("UCB1Config.c", self.c, 0.0)
 
 
 @dataclass
@@ -72,8 +71,10 @@ class ThompsonConfig:
     """β of the Beta prior."""
 
     def __post_init__(self) -> None:
-        if not (self.prior_alpha > 0.0 and self.prior_beta > 0.0):
-            raise ValueError(f"Beta prior needs alpha > 0 and beta > 0, got {self.prior_alpha!r}, {self.prior_beta!r}")
+        if not self.prior_alpha > 0.0:
+            raise invalid("ThompsonConfig.prior_alpha", self.prior_alpha, "a number > 0", why="the Beta prior's alpha")
+        if not self.prior_beta > 0.0:
+            raise invalid("ThompsonConfig.prior_beta", self.prior_beta, "a number > 0", why="the Beta prior's beta")
 
 
 @dataclass
@@ -86,10 +87,8 @@ class LinUCBConfig:
     """λ in A = λI + Σxxᵀ (Algorithm 1 uses the identity, λ = 1)."""
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.alpha) and self.alpha >= 0.0):
-            raise ValueError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
-        if not (math.isfinite(self.ridge) and self.ridge > 0.0):
-            raise ValueError(f"ridge must be a finite number > 0, got {self.ridge!r}")
+        check_number("LinUCBConfig.alpha", self.alpha, 0.0)
+        check_number("LinUCBConfig.ridge", self.ridge, 0.0, low_open=True)
 
 
 @dataclass
@@ -103,16 +102,14 @@ class LinearThompsonConfig:
     """λ in A = λI + Σxxᵀ (the prior precision)."""
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.v) and self.v >= 0.0):
-            raise ValueError(f"v must be a finite number >= 0, got {self.v!r}")
-        if not (math.isfinite(self.ridge) and self.ridge > 0.0):
-            raise ValueError(f"ridge must be a finite number > 0, got {self.ridge!r}")
+        check_number("LinearThompsonConfig.v", self.v, 0.0)
+        check_number("LinearThompsonConfig.ridge", self.ridge, 0.0, low_open=True)
 
 
 def _make_config(cls: Any, config: Any, overrides: dict[str, Any]) -> Any:
     base = config if config is not None else cls()
     if not isinstance(base, cls):
-        raise ValueError(f"config must be a {cls.__name__}, got {type(base).__name__}")
+        raise invalid("config", base, f"a {cls.__name__}")
     return cls(**{**asdict(base), **overrides}) if overrides else base
 
 
@@ -127,7 +124,7 @@ class Bandit(Policy):
     def __init__(self, n_arms: int, seed: int | None = None):
         super().__init__()
         if not isinstance(n_arms, (int, np.integer)) or isinstance(n_arms, bool) or n_arms < 1:
-            raise ValueError(f"n_arms must be a positive integer, got {n_arms!r}")
+            raise invalid("n_arms", n_arms, "an int in [1, inf)")
         self.n_arms = int(n_arms)
         self.seed(seed)
         self.reset()
@@ -151,27 +148,32 @@ class Bandit(Policy):
     def _check_arm(self, arm: Any) -> int:
         if isinstance(arm, (int, np.integer)) and not isinstance(arm, (bool, np.bool_)) and 0 <= arm < self.n_arms:
             return int(arm)
-        raise ValueError(f"arm must be an integer in [0, {self.n_arms - 1}], got {arm!r}")
+        raise invalid("arm", arm, f"an int in [0, {self.n_arms - 1}]")
 
     @staticmethod
     def _check_reward(reward: Any, unit_interval: bool = False) -> float:
         r = float(reward)
         if not math.isfinite(r) or (unit_interval and not 0.0 <= r <= 1.0):
             expected = "a number in [0, 1]" if unit_interval else "a finite number"
-            raise ValueError(f"reward must be {expected}, got {reward!r}")
+            raise invalid("reward", reward, expected)
         return r
 
-    def _load_arrays(self, state: dict[str, Any], names: Sequence[str]) -> dict[str, np.ndarray]:
-        """Convert checkpoint entries to numpy and check each against the current shape."""
+    def _load_arrays(self, state: dict[str, Any], names: Sequence[str],
+                     low: dict[str, tuple[float, bool]] | None = None) -> dict[str, np.ndarray]:
+        """Convert checkpoint entries to numpy and check each against the current shape and dtype.
+
+        Integer statistics (pull counts) must be integers >= 0; ``low`` maps other entries to their
+        (lower bound, whether it is excluded).
+        """
         Policy.load_state_dict(self, state)
         current = self.state_dict()
         arrays = {}
         for key in names:
-            value = np.array(state[key], dtype=np.asarray(current[key]).dtype)
-            if value.shape != np.shape(current[key]):
-                raise ValueError(f"{type(self).__name__} checkpoint entry {key!r} has shape {value.shape}, "
-                                 f"expected {np.shape(current[key])}")
-            arrays[key] = value
+            integer = np.asarray(current[key]).dtype.kind in "iu"
+            bound, bound_open = (low or {}).get(key, (0.0 if integer else None, False))
+            arrays[key] = checkpoint_array(type(self).__name__, key, state[key], np.shape(current[key]),
+                                           "the shape of this bandit's statistics", integer=integer,
+                                           low=bound, low_open=bound_open)
         return arrays
 
 
@@ -279,7 +281,8 @@ class BetaBernoulliThompson(Bandit):
         return {"alpha": self.alpha.copy(), "beta": self.beta.copy()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        arrays = self._load_arrays(state, ("alpha", "beta"))
+        # Beta(alpha, beta) needs alpha, beta > 0, or select() fails inside numpy
+        arrays = self._load_arrays(state, ("alpha", "beta"), low={"alpha": (0.0, True), "beta": (0.0, True)})
         self.alpha, self.beta = arrays["alpha"], arrays["beta"]
 
 
@@ -296,7 +299,7 @@ class _LinearBandit(Bandit):
 
     def __init__(self, n_arms: int, dim: int, seed: int | None = None):
         if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or dim < 1:
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+            raise invalid("dim", dim, "an int in [1, inf)")
         self.dim = int(dim)
         super().__init__(n_arms, seed)
 
@@ -312,12 +315,12 @@ class _LinearBandit(Bandit):
 
     def _check_context(self, context: Any) -> np.ndarray:
         if context is None:
-            raise ValueError(f"{type(self).__name__} is contextual: select/update need a context of shape ({self.dim},)")
+            raise invalid("context", context, f"an array of shape ({self.dim},)",
+                          why=f"{type(self).__name__} is contextual: select/update need a context")
         x = np.asarray(context, dtype=float)
         if x.shape != (self.dim,):
-            raise ValueError(f"context has shape {x.shape}, expected ({self.dim},)")
-        if not np.all(np.isfinite(x)):
-            raise ValueError(f"context has non-finite entries: {x!r}")
+            raise invalid("context shape", x.shape, f"({self.dim},)")
+        check_finite("context", x)
         return x
 
     def _mean_and_variance(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -342,6 +345,12 @@ class _LinearBandit(Bandit):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         arrays = self._load_arrays(state, ("A_inv", "b", "counts"))
+        # A⁻¹ is positive definite, so its diagonal is > 0; else xᵀA⁻¹x, the variance, can be negative
+        diagonal = np.diagonal(arrays["A_inv"], axis1=1, axis2=2)
+        if (diagonal <= 0).any():
+            raise invalid(f"{type(self).__name__} checkpoint entry 'A_inv'", state["A_inv"],
+                          "positive definite matrices, whose diagonals are > 0",
+                          why=f"{int((diagonal <= 0).sum())} diagonal entries are <= 0")
         self.A_inv, self.b, self.counts = arrays["A_inv"], arrays["b"], arrays["counts"]
         self._theta = self.theta()
 
@@ -411,7 +420,7 @@ class BernoulliBandit:
     def __init__(self, means: Sequence[float] | np.ndarray):
         m = np.asarray(means, dtype=float)
         if m.ndim != 1 or m.shape[0] < 1 or not np.all((m >= 0.0) & (m <= 1.0)):
-            raise ValueError(f"means must be a non-empty 1-D sequence of probabilities in [0, 1], got {means!r}")
+            raise invalid("means", means, "a non-empty 1-D sequence of probabilities in [0, 1]")
         self.means = m
         self.counts = np.zeros(m.shape[0], dtype=np.int64)
 
@@ -431,7 +440,7 @@ class BernoulliBandit:
     def pull(self, arm: int, rng: np.random.Generator) -> float:
         """Sample a reward of ``arm`` and count the pull."""
         if not isinstance(arm, (int, np.integer)) or not 0 <= arm < self.n_arms:
-            raise ValueError(f"arm must be an integer in [0, {self.n_arms - 1}], got {arm!r}")
+            raise invalid("arm", arm, f"an int in [0, {self.n_arms - 1}]")
         self.counts[arm] += 1
         return float(rng.random() < self.means[arm])
 
@@ -457,9 +466,10 @@ def run_bandit(bandit: Bandit, env: BernoulliBandit, horizon: int, seed: int | N
     bandit continues from its current statistics: pass a fresh one (or call ``reset``) per run.
     """
     if not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+        raise invalid("horizon", horizon, "an int in [1, inf)")
     if bandit.n_arms != env.n_arms:
-        raise ValueError(f"the bandit has {bandit.n_arms} arms, the problem {env.n_arms}")
+        raise invalid("bandit.n_arms", bandit.n_arms, f"env.n_arms = {env.n_arms}",
+                      why="the bandit pulls the arms of the problem")
     bandit_seed, reward_seed = _split_seed(seed)
     bandit.seed(bandit_seed)
     uniforms = np.random.default_rng(reward_seed).random(horizon).tolist()
@@ -501,8 +511,10 @@ class LinearContextualBandit(ContextualProblem):
     """
 
     def __init__(self, n_arms: int = 5, dim: int = 5, problem_seed: int = 0):
-        if n_arms < 2 or dim < 2:
-            raise ValueError(f"need n_arms >= 2 and dim >= 2, got n_arms={n_arms!r}, dim={dim!r}")
+        if n_arms < 2:
+            raise invalid("n_arms", n_arms, "an int in [2, inf)", why="with one arm there is nothing to choose")
+        if dim < 2:
+            raise invalid("dim", dim, "an int in [2, inf)", why="the context is an intercept and dim - 1 features")
         self.n_arms, self.dim = int(n_arms), int(dim)
         u = np.random.default_rng(problem_seed).standard_normal((n_arms, dim - 1))
         u /= np.linalg.norm(u, axis=1, keepdims=True)
@@ -525,7 +537,7 @@ class LinearContextualBandit(ContextualProblem):
 
     def pull(self, arm: int) -> float:
         if not isinstance(arm, (int, np.integer)) or not 0 <= arm < self.n_arms:
-            raise ValueError(f"arm must be an integer in [0, {self.n_arms - 1}], got {arm!r}")
+            raise invalid("arm", arm, f"an int in [0, {self.n_arms - 1}]")
         return float(self.rng.random() < self.expected_rewards()[arm])
 
 
@@ -547,14 +559,15 @@ class SimulatorContextualBandit(ContextualProblem):
         self.env = env if env is not None else gym.make(ENV_ID)
         base = unwrap(self.env)
         if getattr(base.config, "slate_size", 1) != 1:
-            raise ValueError(f"SimulatorContextualBandit needs slate_size=1, got {base.config.slate_size}")
+            raise invalid("env slate_size", base.config.slate_size, "1",
+                          why="SimulatorContextualBandit recommends one item per round")
         n_items = base.config.n_items
         items = np.arange(n_items) if candidates is None else np.asarray(candidates)
         if (
             items.ndim != 1 or items.shape[0] < 1 or not np.issubdtype(items.dtype, np.integer)
             or items.min() < 0 or items.max() >= n_items or np.unique(items).shape[0] != items.shape[0]
         ):
-            raise ValueError(f"candidates must be distinct item indices in [0, {n_items - 1}], got {candidates!r}")
+            raise invalid("candidates", candidates, f"distinct item indices in [0, {n_items - 1}]")
         self.base = base
         self.items = items.astype(np.int64)
         self.intercept = bool(intercept)
@@ -587,7 +600,7 @@ class SimulatorContextualBandit(ContextualProblem):
         if self._mu is None:
             raise RuntimeError("each round allows one pull: call observe() first")
         if not isinstance(arm, (int, np.integer)) or not 0 <= arm < self.n_arms:
-            raise ValueError(f"arm must be an integer in [0, {self.n_arms - 1}], got {arm!r}")
+            raise invalid("arm", arm, f"an int in [0, {self.n_arms - 1}]")
         self._mu = None
         _, reward, _, _, _ = self.env.step(int(self.items[arm]))
         return float(reward)
@@ -601,9 +614,10 @@ def run_contextual_bandit(bandit: Bandit, problem: ContextualProblem, horizon: i
     problem; the bandit continues from its current statistics.
     """
     if not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+        raise invalid("horizon", horizon, "an int in [1, inf)")
     if bandit.n_arms != problem.n_arms:
-        raise ValueError(f"the bandit has {bandit.n_arms} arms, the problem {problem.n_arms}")
+        raise invalid("bandit.n_arms", bandit.n_arms, f"problem.n_arms = {problem.n_arms}",
+                      why="the bandit pulls the arms of the problem")
     bandit_seed, problem_seed = _split_seed(seed)
     bandit.seed(bandit_seed)
     problem.reset(problem_seed)
@@ -635,12 +649,12 @@ class BanditPolicy(Policy):
     ):
         super().__init__()
         if bandit.contextual and features is None:
-            raise ValueError(f"{bandit.name} is contextual: pass features, a map from observation to context")
+            raise invalid("features", features, "a map from observation to context", why=f"{bandit.name} is contextual")
         self.bandit = bandit
         self.features = features
         self.items = np.arange(bandit.n_arms) if items is None else np.asarray(items, dtype=np.int64)
         if self.items.shape != (bandit.n_arms,):
-            raise ValueError(f"items has shape {self.items.shape}, expected ({bandit.n_arms},): one item per arm")
+            raise invalid("items shape", self.items.shape, f"({bandit.n_arms},)", why="one item per arm")
         self._arm_of = {int(item): arm for arm, item in enumerate(self.items.tolist())}
         self.name = f"bandit ({bandit.name})"
 
@@ -658,7 +672,7 @@ class BanditPolicy(Policy):
         """Learn from recommending item ``action`` after ``observation`` (further arguments are ignored)."""
         arm = self._arm_of.get(int(action))
         if arm is None:
-            raise ValueError(f"item {action!r} is not one of this policy's {len(self.items)} candidate items")
+            raise invalid("action", action, f"one of this policy's {len(self.items)} candidate items")
         return self.bandit.update(arm, reward, self._context(observation))
 
     def seed(self, seed: int | None = None) -> None:
@@ -685,7 +699,7 @@ def train_bandit_on_sessions(
     (``session, return, length``), a learning curve.
     """
     if not isinstance(n_sessions, (int, np.integer)) or n_sessions < 1:
-        raise ValueError(f"n_sessions must be a positive integer, got {n_sessions!r}")
+        raise invalid("n_sessions", n_sessions, "an int in [1, inf)")
     if seed is not None:
         policy.seed(seed)
     rows = []

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from recrl_lite.agents.base import Policy, unwrap
+from recrl_lite.errors import invalid
 
 
 class RandomPolicy(Policy):
@@ -44,7 +45,8 @@ class PopularityPolicy(Policy):
         base = unwrap(env)
         scores = np.asarray(item_scores, dtype=float)
         if scores.shape != (base.config.n_items,):
-            raise ValueError(f"item_scores has shape {scores.shape}, expected ({base.config.n_items},)")
+            raise invalid("item_scores shape", scores.shape, f"({base.config.n_items},)",
+                          why="one score per item of the env")
         self.item_scores = scores
         self._ranking = np.argsort(-scores, kind="stable")
         self._recent = base.layout.recent_items
@@ -71,7 +73,8 @@ class PopularityPolicy(Policy):
         super().load_state_dict(state)
         scores = np.asarray(state["item_scores"], dtype=float)
         if scores.shape != self.item_scores.shape:
-            raise ValueError(f"item_scores has shape {scores.shape}, expected {self.item_scores.shape}")
+            raise invalid(f"{type(self).__name__} checkpoint entry 'item_scores' shape", scores.shape,
+                          f"{self.item_scores.shape}", why="one score per item of the env")
         self.item_scores = scores
         self._ranking = np.argsort(-scores, kind="stable")
 
@@ -131,8 +134,11 @@ class SoftmaxBehaviourPolicy(Policy):
 
     def __init__(self, env: Any, temperature: float = 1.0, epsilon: float = 0.1, seed: int | None = None):
         super().__init__()
-        if temperature <= 0 or not 0 < epsilon <= 1:
-            raise ValueError(f"need temperature > 0 and 0 < epsilon <= 1, got {temperature}, {epsilon}")
+        if temperature <= 0:
+            raise invalid("temperature", temperature, "a number > 0")
+        if not 0 < epsilon <= 1:
+            raise invalid("epsilon", epsilon, "a number in (0, 1]",
+                          why="every item keeps a propensity of at least epsilon / n")
         self.env = unwrap(env)
         self.temperature = temperature
         self.epsilon = epsilon

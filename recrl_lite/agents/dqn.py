@@ -32,6 +32,7 @@ from torch import nn
 from tqdm import tqdm
 
 from recrl_lite.agents.base import TorchPolicy, TrainingClock
+from recrl_lite.errors import describe, invalid, invalid_fields
 from recrl_lite.models.encoders import MLPEncoder, encoder_width
 from recrl_lite.models.item_heads import build_item_head
 
@@ -77,10 +78,15 @@ class DQNConfig:
     """Gradient clipping threshold."""
 
     def __post_init__(self) -> None:
-        if self.n_step < 1 or self.n_envs < 1 or self.batch_size < 1 or not 0 <= self.gamma <= 1:
-            raise ValueError(f"invalid DQNConfig: {self}")
+        problems = [f"{name}={describe(getattr(self, name))}; expected an int in [1, inf)"
+                    for name in ("n_step", "n_envs", "batch_size") if getattr(self, name) < 1]
+        if not 0 <= self.gamma <= 1:
+            problems.append(f"gamma={describe(self.gamma)}; expected a number in [0, 1]")
         if not 0 <= self.epsilon_end <= self.epsilon_start <= 1:
-            raise ValueError(f"need 0 <= epsilon_end <= epsilon_start <= 1, got {self.epsilon_start}, {self.epsilon_end}")
+            problems.append(f"epsilon_start={describe(self.epsilon_start)}, epsilon_end={describe(self.epsilon_end)}; "
+                            "expected 0 <= epsilon_end <= epsilon_start <= 1")
+        if problems:
+            raise invalid_fields("DQNConfig", problems)
 
     def epsilon(self, step: int) -> float:
         """Linearly decaying ε at environment step ``step``."""
@@ -165,9 +171,10 @@ class DQNAgent(TorchPolicy):
         width, e.g. a :class:`recrl_lite.models.TwoTowerItemHead` on item text (chapter 6)."""
         super().__init__()
         if not isinstance(action_space, gym.spaces.Discrete):
-            raise ValueError(f"DQNAgent needs a Discrete action space, got {action_space}")
+            raise invalid("action_space", action_space, "a Discrete space", why="DQNAgent has one Q-value per item")
         if encoder is not None and encoder_factory is not None:
-            raise ValueError("pass either encoder or encoder_factory to DQNAgent, not both")
+            raise invalid("encoder_factory", encoder_factory, "None when encoder is given",
+                          why="pass either encoder or encoder_factory to DQNAgent, not both")
         self.config = config or DQNConfig()
         self.observation_dim = int(observation_space.shape[0])
         self.n_actions = int(action_space.n)
@@ -177,8 +184,8 @@ class DQNAgent(TorchPolicy):
             torch.manual_seed(seed)
         if encoder_factory is not None:
             if not callable(encoder_factory) or isinstance(encoder_factory, nn.Module):
-                raise ValueError("encoder_factory must be a function returning an nn.Module (or pass the module as "
-                                 f"encoder=), got {type(encoder_factory).__name__}")
+                raise invalid("encoder_factory", encoder_factory, "a function returning an nn.Module",
+                              why=f"got a {type(encoder_factory).__name__}; pass a module as encoder=")
             encoder = encoder_factory()
         encoder = encoder if encoder is not None else MLPEncoder(observation_space, self.config.hidden)
         q_head = None if head_factory is None else build_item_head(head_factory, encoder_width(encoder), self.n_actions)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from recrl_lite.agents.base import Policy, unwrap
 from recrl_lite.envs.ecommerce import ECommerceConfig, UserProfile
+from recrl_lite.errors import invalid, invalid_type
 from recrl_lite.models.classic import Recommender
 
 if TYPE_CHECKING:  # recrl_lite.data imports recrl_lite.agents, so only for the annotations
@@ -43,19 +44,19 @@ class RecommenderPolicy(Policy):
     def __init__(self, model: Recommender, env: Any, name: str | None = None):
         super().__init__()
         if not isinstance(model, Recommender):
-            raise TypeError(f"model must be a fitted recrl_lite.models Recommender, got {type(model).__name__}")
+            raise invalid_type("model", model, "a fitted recrl_lite.models Recommender")
         if model.n_users_ is None or model.n_items_ is None:
-            raise ValueError(f"{type(model).__name__} is not fitted; call fit() on the logged click matrix first")
+            raise invalid("model", model, "a fitted Recommender",
+                          why=f"this {type(model).__name__} is not fitted; call fit() on the logged click matrix first")
         base = unwrap(env)
         config = getattr(base, "config", None)
         if not isinstance(config, ECommerceConfig):
-            raise TypeError(f"env must be an ECommerceEnv (or wrap one), got {type(base).__name__}")
+            raise invalid_type("env", base, "an ECommerceEnv (or a wrapper of one)")
         if config.slate_size != 1:
-            raise ValueError("RecommenderPolicy recommends one item per step; "
-                             f"the env has slate_size={config.slate_size}")
+            raise invalid("env slate_size", config.slate_size, "1", why="RecommenderPolicy recommends one item per step")
         if model.n_items_ != config.n_items:
-            raise ValueError(f"the model scores {model.n_items_} items but the env has {config.n_items}: "
-                             "fit it on a dataset logged from this env's catalogue")
+            raise invalid("model n_items_", model.n_items_, f"{config.n_items}, the env's n_items",
+                          why="fit it on a dataset logged from this env's catalogue")
         self.model = model
         self.name = name if name is not None else model.name
         self._recent = base.layout.recent_items
@@ -66,12 +67,12 @@ class RecommenderPolicy(Policy):
     def start_session(self, user_index: int) -> None:
         """Begin serving the user in row ``user_index`` of the model's click matrix."""
         if isinstance(user_index, (bool, np.bool_)) or not isinstance(user_index, (int, np.integer)):
-            raise TypeError(f"user_index must be an integer row of the click matrix, got {user_index!r}")
+            raise invalid_type("user_index", user_index, "an int row of the click matrix")
         n_users = self.model.n_users_
         assert n_users is not None  # checked in __init__
         if not 0 <= user_index < n_users:
-            raise ValueError(f"user_index {user_index} is outside [0, {n_users - 1}]: the model was fitted on "
-                             f"{n_users} users (a cold user has no row to score)")
+            raise invalid("user_index", user_index, f"an int in [0, {n_users - 1}]",
+                          why=f"the model was fitted on {n_users} users; a cold user has no row to score")
         scores = self.model.score([int(user_index)])[0]
         keep = self._recent.stop - self._recent.start + 1  # enough to skip every recent item
         self._ranking = np.argsort(-scores, kind="stable")[:keep].tolist()
@@ -83,7 +84,7 @@ class RecommenderPolicy(Policy):
                                "whose session it is (replay_users does this)")
         obs = np.asarray(observation)
         if obs.shape != (self._obs_size,):
-            raise ValueError(f"observation has shape {obs.shape}, expected ({self._obs_size},) of this env")
+            raise invalid("observation shape", obs.shape, f"({self._obs_size},), this env's observation")
         recent = set(obs[self._recent].astype(int).tolist())
         for item in self._ranking:
             if item not in recent:
@@ -102,16 +103,18 @@ def logged_user_profiles(dataset: Dataset, user_index: IdIndex | None = None) ->
     """
     profiles, users = dataset.profiles, dataset.users
     if profiles is None:
-        raise ValueError("this dataset has no hidden profiles (it was read from files, like a real log): only "
-                         "a dataset made by generate_dataset can be replayed in the simulator")
+        raise invalid("dataset.profiles", profiles, "the hidden profiles of a generated dataset",
+                      why="this dataset was read from files, like a real log: only a dataset made by "
+                      "generate_dataset can be replayed in the simulator")
     if len(profiles) != len(users) or any(
             (p.age, p.gender, p.location) != (a, g, loc)
             for p, a, g, loc in zip(profiles, users["age"], users["gender"], users["location"])):
-        raise ValueError("dataset.profiles do not match dataset.users (edited tables?)")
+        raise invalid("dataset.profiles", profiles, "one profile per row of dataset.users, with its age, gender "
+                      "and location", why="they do not match dataset.users: edited tables?")
     if user_index is None:
         return list(profiles)
     if len(user_index) != len(users):
-        raise ValueError(f"user_index has {len(user_index)} ids but the dataset has {len(users)} users")
+        raise invalid("user_index length", len(user_index), f"{len(users)}, the dataset's number of users")
     ordered: list[UserProfile | None] = [None] * len(users)
     for row, profile in zip(user_index.index_of(users["user_id"]).tolist(), profiles):
         ordered[row] = profile
@@ -137,17 +140,18 @@ def replay_users(
     base = unwrap(env)
     bound = getattr(policy, "env", None)
     if bound is not None and bound is not base:
-        raise ValueError(f"{policy!r} reads ground truth from another env instance than the one replayed")
+        raise invalid("policy", policy, "a policy of the replayed env",
+                      why="it reads ground truth from another env instance than the one replayed")
     indices = np.asarray(user_indices)
     if indices.ndim != 1 or (indices.size and not np.issubdtype(indices.dtype, np.integer)):
-        raise ValueError(f"user_indices must be a 1-D sequence of integers, got {indices.dtype} {indices.shape}")
+        raise invalid("user_indices", indices, "a 1-D sequence of integers")
     if len(profiles) != indices.size:
-        raise ValueError(f"{len(profiles)} profiles for {indices.size} user indices")
+        raise invalid("profiles length", len(profiles), f"{indices.size}, one profile per user index")
     if indices.size == 0:
-        raise ValueError("replay_users needs at least one user")
-    bad = [type(p).__name__ for p in profiles if not isinstance(p, UserProfile)]
+        raise invalid("user_indices", user_indices, "at least one user")
+    bad = [row for row, p in enumerate(profiles) if not isinstance(p, UserProfile)]
     if bad:
-        raise TypeError(f"profiles must be UserProfile objects, got {bad[0]}")
+        raise invalid_type(f"profiles[{bad[0]}]", profiles[bad[0]], "a UserProfile")
     is_clickbait = base.catalogue.is_clickbait
     policy.seed(seed)
     session_seeds = np.random.SeedSequence(seed).generate_state(indices.size)

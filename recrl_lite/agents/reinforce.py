@@ -33,6 +33,7 @@ from torch import nn
 from tqdm import tqdm
 
 from recrl_lite.agents.base import TorchPolicy, TrainingClock
+from recrl_lite.errors import check_choice, describe, invalid, invalid_fields
 from recrl_lite.models.encoders import MLPEncoder, encoder_width
 from recrl_lite.models.item_heads import build_item_head
 
@@ -46,7 +47,7 @@ class TabularSoftmaxPolicy:
     def __init__(self, n_states: int, n_actions: int, theta: np.ndarray | None = None):
         self.theta = np.zeros((n_states, n_actions)) if theta is None else np.array(theta, dtype=float)
         if self.theta.shape != (n_states, n_actions):
-            raise ValueError(f"theta has shape {self.theta.shape}, expected ({n_states}, {n_actions})")
+            raise invalid("theta shape", self.theta.shape, f"({n_states}, {n_actions}) = (n_states, n_actions)")
 
     def probabilities(self, state: int | None = None) -> np.ndarray:
         z = self.theta if state is None else self.theta[state]
@@ -97,11 +98,15 @@ class ReinforceConfig:
     """Gradient clipping threshold."""
 
     def __post_init__(self) -> None:
-        if self.baseline not in ("value", "mean", "none"):
-            raise ValueError(f"baseline must be 'value', 'mean' or 'none', got {self.baseline!r}")
-        if (self.batch_episodes < 1 or self.n_iterations < 1 or not 0 <= self.gamma <= 1
-                or (self.total_steps is not None and self.total_steps < 1)):
-            raise ValueError(f"invalid ReinforceConfig: {self}")
+        check_choice("ReinforceConfig.baseline", self.baseline, ("value", "mean", "none"))
+        problems = [f"{name}={describe(getattr(self, name))}; expected an int in [1, inf)"
+                    for name in ("batch_episodes", "n_iterations") if getattr(self, name) < 1]
+        if not 0 <= self.gamma <= 1:
+            problems.append(f"gamma={describe(self.gamma)}; expected a number in [0, 1]")
+        if self.total_steps is not None and self.total_steps < 1:
+            problems.append(f"total_steps={describe(self.total_steps)}; expected an int in [1, inf) or None")
+        if problems:
+            raise invalid_fields("ReinforceConfig", problems)
 
 
 class PolicyValueNet(nn.Module):
@@ -149,10 +154,10 @@ class ReinforceAgent(TorchPolicy):
         output per item."""
         super().__init__()
         if not isinstance(action_space, gym.spaces.Discrete):
-            raise ValueError(f"ReinforceAgent needs a Discrete action space, got {action_space}")
+            raise invalid("action_space", action_space, "a Discrete space", why="the policy is a softmax over items")
         if encoder_factory is not None and (not callable(encoder_factory) or isinstance(encoder_factory, nn.Module)):
-            raise ValueError("encoder_factory must be a function returning a new nn.Module (e.g. lambda: "
-                             f"GRUEncoder.from_env(env)), got {type(encoder_factory).__name__}")
+            raise invalid("encoder_factory", encoder_factory, "a function returning a new nn.Module",
+                          why=f"got a {type(encoder_factory).__name__}; e.g. lambda: GRUEncoder.from_env(env)")
         self.config = config or ReinforceConfig()
         self.observation_dim = int(observation_space.shape[0])
         self.n_actions = int(action_space.n)
@@ -168,8 +173,8 @@ class ReinforceAgent(TorchPolicy):
             if policy_encoder is value_encoder or not all(isinstance(e, nn.Module) for e in (policy_encoder, value_encoder)):
                 got = "the same object twice" if policy_encoder is value_encoder else \
                     f"{type(policy_encoder).__name__} and {type(value_encoder).__name__}"
-                raise ValueError("encoder_factory must return a new nn.Module on every call (the policy and the value "
-                                 f"network each get their own), got {got}")
+                raise invalid("encoder_factory", encoder_factory, "a function returning a new nn.Module on every call",
+                              why=f"the policy and the value network each get their own; it returned {got}")
         policy_head = None if head_factory is None else build_item_head(head_factory, encoder_width(policy_encoder),
                                                                     self.n_actions)
         self.net = PolicyValueNet(policy_encoder, value_encoder, self.n_actions, policy_head).to(self.device)

@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from recrl_lite.agents.base import Policy, unwrap
+from recrl_lite.errors import check_choice, check_columns, check_finite, invalid
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]
 
@@ -47,12 +48,11 @@ class Exploration:
     """Softmax temperature τ (``"softmax"`` only); scores are divided by it."""
 
     def __post_init__(self) -> None:
-        if self.kind not in ("epsilon", "softmax"):
-            raise ValueError(f"Exploration.kind must be 'epsilon' or 'softmax', got {self.kind!r}")
+        check_choice("Exploration.kind", self.kind, ("epsilon", "softmax"))
         if not 0.0 <= self.epsilon <= 1.0:
-            raise ValueError(f"Exploration.epsilon must be in [0, 1], got {self.epsilon!r}")
+            raise invalid("Exploration.epsilon", self.epsilon, "a number in [0, 1]")
         if not (np.isfinite(self.temperature) and self.temperature > 0.0):
-            raise ValueError(f"Exploration.temperature must be a positive finite number, got {self.temperature!r}")
+            raise invalid("Exploration.temperature", self.temperature, "a finite number in (0, inf)")
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,10 @@ def policy_scores(policy: Any) -> ScoreFn:
     callable itself.
     """
     if hasattr(policy, "q_values"):
-        return lambda obs: np.asarray(policy.q_values(obs), dtype=np.float64)
+        return _named(lambda obs: np.asarray(policy.q_values(obs), dtype=np.float64), policy)
     if hasattr(policy, "policy_probabilities"):   # off-policy REINFORCE: log π ranks as the logits do
-        return lambda obs: np.log(np.maximum(np.asarray(policy.policy_probabilities(obs), dtype=np.float64), 1e-300))
+        return _named(lambda obs: np.log(np.maximum(np.asarray(policy.policy_probabilities(obs), dtype=np.float64),
+                                                    1e-300)), policy)
     for name in ("logits", "_logits"):
         method = getattr(policy, name, None)
         if callable(method):
@@ -103,11 +104,11 @@ def policy_scores(policy: Any) -> ScoreFn:
                 if isinstance(out, torch.Tensor):
                     out = out.detach().cpu().numpy()
                 return np.asarray(out, dtype=np.float64)
-            return score
+            return _named(score, policy)
     if callable(policy):
-        return lambda obs: np.asarray(policy(obs), dtype=np.float64)
-    raise ValueError(f"cannot score items with {type(policy).__name__}: it has no q_values, logits or scores method "
-                     "and is not callable")
+        return _named(lambda obs: np.asarray(policy(obs), dtype=np.float64), policy)
+    raise invalid("policy", policy, "an agent with a q_values, policy_probabilities or logits method, or a callable",
+                  why=f"cannot score items with {type(policy).__name__}")
 
 
 class Recommender:
@@ -124,11 +125,11 @@ class Recommender:
     def __init__(self, score_fn: ScoreFn, n_items: int, layout: Any, *, users: pd.DataFrame | None = None,
                  interactions: pd.DataFrame | None = None, item_ids: Sequence[int] | np.ndarray | None = None):
         if not isinstance(n_items, (int, np.integer)) or isinstance(n_items, bool) or n_items < 1:
-            raise ValueError(f"n_items must be a positive integer, got {n_items!r}")
+            raise invalid("n_items", n_items, "an int in [1, inf)")
         self.score_fn, self.n_items, self.layout = score_fn, int(n_items), layout
         self.item_ids = None if item_ids is None else np.asarray(item_ids)
         if self.item_ids is not None and self.item_ids.shape != (self.n_items,):
-            raise ValueError(f"item_ids must hold one id per item ({self.n_items}), got shape {self.item_ids.shape}")
+            raise invalid("item_ids shape", self.item_ids.shape, f"({self.n_items},), one id per item")
         self._user_rows: dict[Any, int] = {}
         self._user_features = np.zeros((0, layout.user.stop - layout.user.start))
         self._consumed: dict[Any, np.ndarray] = {}
@@ -149,22 +150,20 @@ class Recommender:
     def _index_users(self, users: pd.DataFrame, interactions: pd.DataFrame | None) -> None:
         from recrl_lite.envs.ecommerce import GENDERS, LOCATIONS, UserProfile
 
-        missing = [c for c in ("user_id", "age", "gender", "location") if c not in users.columns]
-        if missing:
-            raise ValueError(f"users table is missing column(s) {missing}; found {list(users.columns)}")
+        check_columns("users table", users.columns, ("user_id", "age", "gender", "location"))
         self._user_rows = {uid: row for row, uid in enumerate(users["user_id"].tolist())}
         if len(self._user_rows) != len(users):
-            raise ValueError("users table has repeated user_id values")
+            repeated = users["user_id"][users["user_id"].duplicated()].unique().tolist()
+            raise invalid("users table user_id", users["user_id"], "distinct ids", why=f"repeated: {repeated}")
         feats = []
         for age, gender, location in zip(users["age"], users["gender"], users["location"]):
             if gender not in GENDERS or location not in LOCATIONS:
-                raise ValueError(f"users table has gender={gender!r} / location={location!r}; allowed {GENDERS} / {LOCATIONS}")
+                raise invalid("users table (gender, location)", (gender, location),
+                              f"a gender in {GENDERS} and a location in {LOCATIONS}")
             feats.append(UserProfile(int(age), gender, location, np.zeros(1)).features())
         self._user_features = np.asarray(feats, dtype=np.float32).reshape(len(users), -1)
         if interactions is not None:
-            missing = [c for c in ("user_id", "item_id", "click") if c not in interactions.columns]
-            if missing:
-                raise ValueError(f"interactions table is missing column(s) {missing}; found {list(interactions.columns)}")
+            check_columns("interactions table", interactions.columns, ("user_id", "item_id", "click"))
             clicked = interactions[interactions["click"] == 1]
             action_of = ({int(i): a for a, i in enumerate(self.item_ids.tolist())} if self.item_ids is not None else None)
             for uid, group in clicked.groupby("user_id"):
@@ -177,7 +176,7 @@ class Recommender:
         """The first state of a session for a known user: their features and an empty history."""
         if user_id not in self._user_rows:
             known = "no users table was given" if not self._user_rows else f"{len(self._user_rows)} users are known"
-            raise ValueError(f"unknown user {user_id!r} ({known}); pass a state vector for a new user")
+            raise invalid("user_id", user_id, "a known user id", why=f"{known}; pass a state vector for a new user")
         obs = np.zeros(self.layout.size, dtype=np.float32)
         obs[self.layout.user] = self._user_features[self._user_rows[user_id]]
         obs[self.layout.recent_items] = -1.0
@@ -188,17 +187,15 @@ class Recommender:
         if isinstance(user_or_state, np.ndarray) and user_or_state.dtype.kind == "f":
             obs = np.atleast_2d(user_or_state)
             if obs.ndim != 2 or obs.shape[1] != self.layout.size:
-                raise ValueError(f"a state must have shape ({self.layout.size},) or (batch, {self.layout.size}), "
-                                 f"got {user_or_state.shape}")
-            if not np.isfinite(obs).all():
-                raise ValueError("the state holds NaN or inf values")
+                raise invalid("state shape", user_or_state.shape, f"({self.layout.size},) or (batch, {self.layout.size})")
+            check_finite("state", user_or_state)
             recent = obs[:, self.layout.recent_items]
             clicked = obs[:, self.layout.recent_clicks] > 0.5
             consumed = [np.unique(r[c & (r >= 0)].astype(np.int64)) for r, c in zip(recent, clicked)]
             return obs.astype(np.float32), consumed
         ids = list(user_or_state) if isinstance(user_or_state, (list, tuple, np.ndarray)) else [user_or_state]
         if not ids:
-            raise ValueError("no users to recommend for (an empty list)")
+            raise invalid("user_or_state", user_or_state, "a user id, a state or a non-empty list of ids")
         obs = np.stack([self.state_of_user(u) for u in ids])
         return obs, [self._consumed.get(u, np.zeros(0, dtype=np.int64)) for u in ids]
 
@@ -207,19 +204,36 @@ class Recommender:
         """Scores of every item (B, n_items) and the mask of the items each row may still be shown."""
         obs, consumed = self._states(user_or_state)
         if exclude is not None:
-            extra = [np.asarray(list(e), dtype=np.int64) for e in exclude]
+            extra = [self._excluded_items(row, e) for row, e in enumerate(exclude)]
             if len(extra) != len(consumed):
-                raise ValueError(f"exclude needs one list per row ({len(consumed)}), got {len(extra)}")
+                raise invalid("exclude length", len(extra), f"{len(consumed)}, one list per row")
             consumed = [np.union1d(c, e) for c, e in zip(consumed, extra)]
         scores = np.asarray(self.score_fn(obs), dtype=np.float64)
         if scores.shape != (obs.shape[0], self.n_items):
-            raise ValueError(f"score_fn returned shape {scores.shape}, expected ({obs.shape[0]}, {self.n_items})")
+            raise invalid("score_fn output shape", scores.shape, f"({obs.shape[0]}, {self.n_items}), a score per item")
+        if not np.isfinite(scores).all():  # NaN never ranks: argsort would serve the lowest item ids
+            bad_rows = np.flatnonzero(~np.isfinite(scores).all(axis=1))
+            raise invalid(f"score_fn {_scorer_name(self.score_fn)} output", scores, "finite scores",
+                          why=f"{int((~np.isfinite(scores)).sum())} NaN or inf scores, in rows {bad_rows[:10].tolist()}")
         allowed = np.ones_like(scores, dtype=bool)
         for row, items in enumerate(consumed):
             if items.size and (items.min() < 0 or items.max() >= self.n_items):
-                raise ValueError(f"row {row}: consumed/excluded items must be in [0, {self.n_items}), got {items.tolist()}")
+                raise invalid(f"consumed/excluded items of row {row}", items.tolist(),
+                              f"item indices in [0, {self.n_items - 1}]")
             allowed[row, items] = False
         return scores, allowed
+
+    def _excluded_items(self, row: int, items: Iterable[int]) -> np.ndarray:
+        """Row ``row`` of ``exclude`` as int64 item indices, never cast (1.5 would silently exclude item 1);
+        the range is checked with the consumed items."""
+        name, expected = f"exclude[{row}]", f"integer item indices in [0, {self.n_items - 1}]"
+        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+            raise invalid(name, items, f"an iterable of {expected}")
+        values = list(items)
+        for value in values:
+            if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+                raise invalid(name, values, expected, why=f"{value!r} (type {type(value).__name__}) is not an integer")
+        return np.asarray(values, dtype=np.int64)
 
     # ------------------------------------------------------------------------------------- serving
     def recommend(self, user_or_state: Any, k: int, *, exclude: Iterable[Iterable[int]] | None = None,
@@ -232,12 +246,12 @@ class Recommender:
         an unknown user or a state of the wrong shape.
         """
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= self.n_items:
-            raise ValueError(f"k must be an integer in [1, n_items={self.n_items}], got {k!r}")
+            raise invalid("k", k, f"an int in [1, n_items] = [1, {self.n_items}]")
         scores, allowed = self.scores_and_allowed(user_or_state, exclude)
         left = allowed.sum(axis=1)
         if (left < k).any():
             row = int(np.argmax(left < k))
-            raise ValueError(f"row {row} has only {int(left[row])} unconsumed items left, fewer than k={k}")
+            raise invalid("k", k, f"at most {int(left[row])}, the unconsumed items left in row {row}")
         if exploration is None:
             masked = np.where(allowed, scores, -np.inf)
             # stable sort on -score: ties go to the lower item id, the same on every machine
@@ -245,11 +259,25 @@ class Recommender:
             props = np.ones(items.shape)
         else:
             if rng is None:
-                raise ValueError("exploration needs an rng (numpy Generator) so that served lists are reproducible")
+                raise invalid("rng", rng, "a numpy Generator to explore", why="so that served lists are reproducible")
             items, props = _sample_lists(scores, allowed, k, exploration, rng)
         picked = np.take_along_axis(scores, items, axis=1)
         ids = None if self.item_ids is None else self.item_ids[items]
         return Recommendations(items.astype(np.int64), picked, props, ids)
+
+
+def _named(score: ScoreFn, policy: Any) -> ScoreFn:
+    """``score``, named after the policy it scores with, so that errors about its scores say which."""
+    setattr(score, "__qualname__", f"policy_scores({getattr(policy, '__qualname__', type(policy).__name__)})")
+    return score
+
+
+def _scorer_name(score_fn: Any) -> str:
+    """The policy or function behind ``score_fn``, for error messages."""
+    policy = getattr(score_fn, "__self__", None)  # a bound method: its object
+    if policy is not None:
+        return f"{type(policy).__name__}.{getattr(score_fn, '__name__', '')}"
+    return str(getattr(score_fn, "__qualname__", type(score_fn).__name__))
 
 
 def slot_probabilities(scores: np.ndarray, allowed: np.ndarray, how: Exploration | None) -> np.ndarray:

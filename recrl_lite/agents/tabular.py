@@ -31,14 +31,15 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from recrl_lite.agents.base import Policy
+from recrl_lite.agents.base import Policy, checkpoint_array
+from recrl_lite.errors import check_int, describe, invalid, invalid_fields
 
 
 def random_argmax(values: np.ndarray, rng: np.random.Generator) -> int:
     """Index of a maximum of ``values``, chosen uniformly at random among ties (AUDIT E9)."""
     best = np.flatnonzero(values == values.max())
     if best.shape[0] == 0:
-        raise ValueError(f"cannot take the argmax of {values!r} (NaN values?)")
+        raise invalid("values", values, "numbers with a maximum", why="NaN values have no argmax")
     if best.shape[0] == 1:
         return int(best[0])
     return int(best[rng.integers(best.shape[0])])
@@ -72,20 +73,21 @@ class TabularConfig:
     """Q_0, the initial value of every table entry (AUDIT E9: the worked example needs Q_0 = 0)."""
 
     def __post_init__(self) -> None:
-        checks = {
-            "alpha": 0.0 < self.alpha <= 1.0,
-            "alpha_power": 0.0 <= self.alpha_power <= 1.0,
-            "gamma": 0.0 <= self.gamma <= 1.0,
-            "epsilon_schedule": self.epsilon_schedule in ("constant", "exponential", "inverse"),
-            "epsilon_start": 0.0 <= self.epsilon_start <= 1.0,
-            "epsilon_end": 0.0 <= self.epsilon_end <= 1.0,
-            "epsilon_decay": 0.0 < self.epsilon_decay <= 1.0,
-            "initial_q": math.isfinite(self.initial_q),
+        checks = {  # field: (whether its value is valid, what is expected)
+            "alpha": (0.0 < self.alpha <= 1.0, "a number in (0, 1]"),
+            "alpha_power": (0.0 <= self.alpha_power <= 1.0, "a number in [0, 1]"),
+            "gamma": (0.0 <= self.gamma <= 1.0, "a number in [0, 1]"),
+            "epsilon_schedule": (self.epsilon_schedule in ("constant", "exponential", "inverse"),
+                                 "one of 'constant', 'exponential', 'inverse'"),
+            "epsilon_start": (0.0 <= self.epsilon_start <= 1.0, "a number in [0, 1]"),
+            "epsilon_end": (0.0 <= self.epsilon_end <= 1.0, "a number in [0, 1]"),
+            "epsilon_decay": (0.0 < self.epsilon_decay <= 1.0, "a number in (0, 1]"),
+            "initial_q": (math.isfinite(self.initial_q), "a finite number"),
         }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
-            raise ValueError(f"invalid TabularConfig: {values}")
+        problems = [f"{name}={describe(getattr(self, name))}; expected {expected}"
+                    for name, (ok, expected) in checks.items() if not ok]
+        if problems:
+            raise invalid_fields("TabularConfig", problems)
 
     def epsilon_at(self, episode: int) -> float:
         """ε_k after ``episode`` = k finished episodes."""
@@ -117,7 +119,7 @@ class TabularAgent(Policy):
         super().__init__()
         for label, n in (("n_states", n_states), ("n_actions", n_actions)):
             if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-                raise ValueError(f"{label} must be a positive integer, got {n!r}")
+                raise invalid(label, n, "an int in [1, inf)")
         base = config if config is not None else TabularConfig()
         self.config = TabularConfig(**{**asdict(base), **overrides}) if overrides else base
         self.n_states = int(n_states)
@@ -180,11 +182,11 @@ class TabularAgent(Policy):
         a = self._check_action(action)
         r = float(reward)
         if not math.isfinite(r):
-            raise ValueError(f"reward must be a finite number, got {reward!r}")
+            raise invalid("reward", reward, "a finite number")
         if terminated:
             target = r
         else:
-            target = r + self.config.gamma * self._next_value(self._check_state(next_state), next_action)
+            target = r + self.config.gamma * self._next_value(self._check_state(next_state, "next_state"), next_action)
         self.visits[s, a] += 1
         step = self.config.alpha
         if self.config.alpha_power > 0.0:
@@ -194,33 +196,34 @@ class TabularAgent(Policy):
         return {"td_error": float(td_error), "target": float(target), "alpha": step}
 
     # ------------------------------------------------------------------ checks and checkpoints
-    def _check_state(self, state: Any) -> int:
+    def _check_state(self, state: Any, name: str = "state") -> int:
         if isinstance(state, (int, np.integer)) and not isinstance(state, (bool, np.bool_)) and 0 <= state < self.n_states:
             return int(state)
         if isinstance(state, np.ndarray) and state.shape == () and np.issubdtype(state.dtype, np.integer):
-            return self._check_state(int(state))
-        raise ValueError(
-            f"state must be an integer in [0, {self.n_states - 1}], got {state!r}; tabular agents need a "
-            "Discrete state (wrap the simulator in recrl_lite.envs.DiscretiseObservation)"
-        )
+            return self._check_state(int(state), name)
+        raise invalid(name, state, f"an int in [0, {self.n_states - 1}]",
+                      why="tabular agents need a Discrete state: wrap the simulator in recrl_lite.envs.DiscretiseObservation")
 
-    def _check_action(self, action: Any) -> int:
+    def _check_action(self, action: Any, name: str = "action") -> int:
         if isinstance(action, (int, np.integer)) and not isinstance(action, (bool, np.bool_)) and 0 <= action < self.n_actions:
             return int(action)
-        raise ValueError(f"action must be an integer in [0, {self.n_actions - 1}], got {action!r}")
+        raise invalid(name, action, f"an int in [0, {self.n_actions - 1}]")
 
     def state_dict(self) -> dict[str, Any]:
         return {"q": self.q.copy(), "visits": self.visits.copy(), "episode": self.episode}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        q = np.array(state["q"], dtype=float)
-        visits = np.array(state["visits"], dtype=np.int64)
-        if q.shape != self.q.shape:
-            raise ValueError(f"Q table has shape {q.shape}, expected {self.q.shape} (n_states, n_actions)")
-        if visits.shape != self.visits.shape:
-            raise ValueError(f"visit counts have shape {visits.shape}, expected {self.visits.shape}")
-        self.q, self.visits, self.episode = q, visits, int(state["episode"])
+        owner, table = type(self).__name__, "the (n_states, n_actions) of this agent"
+        q = checkpoint_array(owner, "q", state["q"], self.q.shape, table)
+        # counts are integers >= 0: a negative one would make alpha / n^omega negative or complex
+        visits = checkpoint_array(owner, "visits", state["visits"], self.visits.shape, table, integer=True, low=0)
+        episode = state["episode"]
+        if isinstance(episode, np.ndarray) and episode.shape == () and episode.dtype.kind in "iu":
+            episode = episode.item()  # saved as a 0-d tensor
+        # a negative count would run the epsilon schedule backwards
+        episode = check_int(f"{owner} checkpoint entry 'episode'", episode, 0)
+        self.q, self.visits, self.episode = q, visits, episode
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n_states={self.n_states}, n_actions={self.n_actions}, config={self.config})"
@@ -256,14 +259,16 @@ class SarsaAgent(TabularAgent):
 
     def _next_value(self, next_state: int, next_action: int | None) -> float:
         if next_action is None:
-            raise ValueError("SARSA bootstraps from Q(s', a'): pass next_action unless the transition terminated")
-        return float(self.q[next_state, self._check_action(next_action)])
+            raise invalid("next_action", next_action, f"an int in [0, {self.n_actions - 1}]",
+                          why="SARSA bootstraps from Q(s', a'): pass next_action unless the transition terminated")
+        return float(self.q[next_state, self._check_action(next_action, "next_action")])
 
 
 def _discrete_size(space: Any, label: str) -> int:
     n = getattr(space, "n", None)
     if n is None or getattr(space, "shape", None) != () or int(getattr(space, "start", 0)) != 0:
-        raise ValueError(f"tabular agents need a Discrete {label} space starting at 0, got {space!r}")
+        raise invalid(f"env.{label}_space", space, "a Discrete space starting at 0",
+                      why="tabular agents keep one table entry per state and action")
     return int(n)
 
 
@@ -284,13 +289,13 @@ def train_tabular(
     truncates episodes of envs without a time limit, so the loop always stops (AUDIT E10).
     """
     if not isinstance(n_episodes, (int, np.integer)) or n_episodes < 0:
-        raise ValueError(f"n_episodes must be a non-negative integer, got {n_episodes!r}")
+        raise invalid("n_episodes", n_episodes, "an int in [0, inf)")
     if max_episode_steps is not None and max_episode_steps < 1:
-        raise ValueError(f"max_episode_steps must be >= 1 or None, got {max_episode_steps!r}")
+        raise invalid("max_episode_steps", max_episode_steps, "an int in [1, inf) or None")
     for label, space, n in (("observation", env.observation_space, agent.n_states), ("action", env.action_space, agent.n_actions)):
         size = _discrete_size(space, label)
         if size != n:
-            raise ValueError(f"the env's {label} space has {size} elements, the agent's table {n}")
+            raise invalid(f"env.{label}_space size", size, f"{n}", why="the size of the agent's Q table")
     if seed is not None:
         agent.seed(seed)
     rows: list[dict[str, Any]] = []

@@ -62,6 +62,7 @@ from tqdm import tqdm
 
 from recrl_lite.agents.base import TorchPolicy
 from recrl_lite.agents.reinforce import discounted_returns
+from recrl_lite.errors import check_choice, check_finite, invalid, invalid_fields
 from recrl_lite.models.encoders import MLPEncoder, encoder_width
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
@@ -69,17 +70,17 @@ Correction = Literal["none", "standard", "topk"]
 
 
 # ----------------------------------------------------------------------------- the estimator
-def _check_K(K: Any) -> int:
+def _check_K(K: Any, name: str = "K") -> int:
     if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 1:
-        raise ValueError(f"K (the number of items drawn per page) must be an integer >= 1, got {K!r}")
+        raise invalid(name, K, "an int in [1, inf)", why="the number of items drawn per page")
     return int(K)
 
 
-def _check_cap(cap: Any) -> float | None:
+def _check_cap(cap: Any, name: str = "cap") -> float | None:
     if cap is None:
         return None
     if isinstance(cap, bool) or not isinstance(cap, (int, float, np.floating, np.integer)) or not cap > 0:
-        raise ValueError(f"cap (the weight cap c of eq. 9) must be a number > 0 or None, got {cap!r}")
+        raise invalid(name, cap, "a number > 0 or None", why="the weight cap c of eq. 9")
     return float(cap)
 
 
@@ -87,14 +88,15 @@ def _values(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float)
 
 
-def _check_probabilities(name: str, x: np.ndarray | torch.Tensor, allow_zero: bool) -> None:
+def _check_probabilities(name: str, x: np.ndarray | torch.Tensor, allow_zero: bool,
+                         meaning: str = "probabilities") -> None:
     v = _values(x)
     bad = ~np.isfinite(v) | (v > 1.0) | ((v < 0.0) if allow_zero else (v <= 0.0))
     if bad.any():
         where = np.flatnonzero(bad.ravel())[:5].tolist()
         allowed = "[0, 1]" if allow_zero else "(0, 1]"
-        raise ValueError(f"{name} must be probabilities in {allowed}; {int(bad.sum())} entries are not "
-                         f"(first flat indices {where}, values {v.ravel()[where].tolist()})")
+        raise invalid(name, x, f"{meaning} in {allowed}", why=f"{int(bad.sum())} entries are not: first flat "
+                      f"indices {where}, values {v.ravel()[where].tolist()}")
 
 
 def topk_multiplier(pi: ArrayT, K: int) -> ArrayT:
@@ -119,9 +121,9 @@ def importance_weights(pi: ArrayT, beta: ArrayT, cap: float | None = None) -> Ar
     """
     cap = _check_cap(cap)
     _check_probabilities("pi", pi, allow_zero=True)
-    _check_probabilities("beta (the behaviour propensities)", beta, allow_zero=False)
+    _check_probabilities("beta", beta, allow_zero=False, meaning="behaviour propensities")
     if tuple(pi.shape) != tuple(beta.shape):
-        raise ValueError(f"pi and beta need the same shape, got {tuple(pi.shape)} and {tuple(beta.shape)}")
+        raise invalid("beta shape", tuple(beta.shape), f"the shape of pi, {tuple(pi.shape)}")
     w = pi / beta
     if cap is None:
         return w
@@ -167,22 +169,21 @@ def off_policy_loss(
     """
     K = _check_K(K)
     cap = _check_cap(cap)
-    if correction not in ("off_policy", "none"):
-        raise ValueError(f"correction must be 'off_policy' or 'none', got {correction!r}")
+    correction = check_choice("correction", correction, ("off_policy", "none"))
     n = log_pi_logged.shape[0]
     for name, t in (("log_pi_logged", log_pi_logged), ("beta", beta), ("returns", returns)):
         if t.dim() != 1 or t.shape[0] != n:
-            raise ValueError(f"{name} must be a 1-D tensor of length {n}, got shape {tuple(t.shape)}")
+            raise invalid(f"{name} shape", tuple(t.shape), f"({n},)", why="a 1-D tensor, one entry per logged step")
     if not torch.isfinite(returns).all():
-        raise ValueError("returns must be finite")
+        raise invalid("returns", returns, "finite values")
     if correction == "none":
         if K != 1 or cap is not None or normalize:
-            raise ValueError(f"correction='none' ignores K, cap and normalize; got K={K}, cap={cap}, "
-                             f"normalize={normalize} (leave them at 1, None, False)")
+            raise invalid("(K, cap, normalize)", (K, cap, normalize), "(1, None, False)",
+                          why="correction='none' ignores them")
         return -(returns * log_pi_logged).mean()
     pi = (log_pi_logged.exp() if pi_logged_detached is None else pi_logged_detached).detach()
     if pi.shape != log_pi_logged.shape:
-        raise ValueError(f"pi_logged_detached must have shape {tuple(log_pi_logged.shape)}, got {tuple(pi.shape)}")
+        raise invalid("pi_logged_detached shape", tuple(pi.shape), f"{tuple(log_pi_logged.shape)}, as log_pi_logged")
     with torch.no_grad():
         weight = importance_weights(pi, beta.detach().to(pi.dtype), cap) * topk_multiplier(pi, K)
         if normalize:
@@ -207,7 +208,7 @@ def section6_setting(setting: Literal["fig2", "fig3"] = "fig2") -> tuple[np.ndar
         rewards = np.array([10.0, 9.0] + [1.0] * 8)
         beta = np.full(10, 0.1)
     else:
-        raise ValueError(f"setting must be 'fig2' or 'fig3', got {setting!r}")
+        raise invalid("setting", setting, "'fig2' or 'fig3'")
     return rewards, beta
 
 
@@ -220,26 +221,26 @@ def _section6_inputs(
     correction: Any, K: int | None, rewards: np.ndarray | None, beta: np.ndarray | None,
     setting: Literal["fig2", "fig3"], cap: float | None,
 ) -> tuple[int, np.ndarray, np.ndarray, float | None]:
-    if correction not in ("none", "standard", "topk"):
-        raise ValueError(f"correction must be 'none', 'standard' or 'topk', got {correction!r}")
+    check_choice("correction", correction, ("none", "standard", "topk"))
     if K is None:
         K = 2 if correction == "topk" else 1
     K = _check_K(K)
     if correction != "topk" and K != 1:
-        raise ValueError(f"K={K} only has an effect with correction='topk' (got correction={correction!r})")
+        raise invalid("K", K, "1 unless correction='topk'", why=f"K only has an effect with correction='topk', "
+                      f"got correction={correction!r}")
     cap = _check_cap(cap)
     if correction == "none" and cap is not None:
-        raise ValueError("cap only has an effect on the off-policy corrections, not with correction='none'")
+        raise invalid("cap", cap, "None with correction='none'", why="a cap only acts on the off-policy corrections")
     default_r, default_b = section6_setting(setting)
     r = default_r if rewards is None else np.asarray(rewards, dtype=float)
     b = default_b if beta is None else np.asarray(beta, dtype=float)
     if r.ndim != 1 or r.shape[0] < 2 or not np.isfinite(r).all():
-        raise ValueError(f"rewards must be a finite 1-D array of at least 2 items, got {r!r}")
+        raise invalid("rewards", r, "a finite 1-D array of at least 2 items")
     if b.shape != r.shape:
-        raise ValueError(f"beta must have the shape of rewards {r.shape}, got {b.shape}")
-    _check_probabilities("beta (the behaviour policy)", b, allow_zero=False)
+        raise invalid("beta shape", b.shape, f"the shape of rewards, {r.shape}")
+    _check_probabilities("beta", b, allow_zero=False, meaning="behaviour probabilities")
     if abs(b.sum() - 1.0) > 1e-9:
-        raise ValueError(f"beta must sum to 1, sums to {b.sum()!r}")
+        raise invalid("beta", b, "probabilities that sum to 1", why=f"they sum to {float(b.sum())!r}")
     return K, r, b, cap
 
 
@@ -278,7 +279,7 @@ def section6_expected_gradient(
     K, r, b, cap = _section6_inputs(correction, K, rewards, beta, setting, cap)
     theta = np.asarray(theta, dtype=float)
     if theta.shape != r.shape:
-        raise ValueError(f"theta must have shape {r.shape}, got {theta.shape}")
+        raise invalid("theta shape", theta.shape, f"the shape of rewards, {r.shape}")
     return _expected_gradient(theta, r, b, correction, K, cap)
 
 
@@ -306,11 +307,11 @@ class Section6Result:
 
 def _check_schedule(n_steps: int, lr: float, record_every: int) -> None:
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+        raise invalid("n_steps", n_steps, "an int in [1, inf)")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+        raise invalid("lr", lr, "a finite number in (0, inf)")
     if isinstance(record_every, bool) or not isinstance(record_every, (int, np.integer)) or record_every < 1:
-        raise ValueError(f"record_every must be an integer >= 1, got {record_every!r}")
+        raise invalid("record_every", record_every, "an int in [1, inf)")
 
 
 def section6_simulation(
@@ -370,7 +371,7 @@ def section6_sampled_simulation(
     K_, r, b, cap_ = _section6_inputs(correction, K, rewards, beta, setting, cap)
     _check_schedule(n_steps, lr, record_every)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        raise invalid("batch_size", batch_size, "an int in [1, inf)")
     rng = np.random.default_rng(seed)
     n = r.shape[0]
     theta = np.zeros_like(r)
@@ -418,21 +419,23 @@ def section6_fixed_point(
     """
     K_, r, b, cap_ = _section6_inputs(correction, K, rewards, beta, setting, cap)
     if cap_ is not None:
-        raise ValueError("section6_fixed_point has no closed form with a weight cap; run section6_simulation "
-                         "with enough steps instead")
+        raise invalid("cap", cap_, "None", why="section6_fixed_point has no closed form with a weight cap; run "
+                      "section6_simulation with enough steps instead")
     if correction == "none":
         if (r <= 0).any():
-            raise ValueError("the naive limit pi ∝ beta·r needs all rewards > 0 (with r(a) < 0 the objective "
-                             "sum_a beta r log pi is unbounded); run section6_simulation instead")
+            raise invalid("rewards", r, "all rewards > 0 for correction='none'", why="the naive limit pi ∝ beta·r "
+                          "needs them: with r(a) < 0 the objective sum_a beta r log pi is unbounded; run "
+                          "section6_simulation instead")
         return b * r / (b * r).sum()
     if correction == "standard" or K_ == 1:
         best = np.flatnonzero(r == r.max())
         if best.size > 1:
-            raise ValueError(f"the standard correction's limit depends on the start when several items share the "
-                             f"best reward (items {best.tolist()}); run section6_simulation instead")
+            raise invalid("rewards", r, "a single item with the best reward", why=f"the standard correction's "
+                          f"limit depends on the start when items {best.tolist()} share the best reward; run "
+                          "section6_simulation instead")
         return np.eye(r.shape[0])[best[0]]
     if not (r > 0).any():
-        raise ValueError("the top-K limit needs at least one positive reward")
+        raise invalid("rewards", r, "at least one positive reward", why="the top-K limit needs one")
     pos = r > 0
 
     def mass(mu: float) -> float:
@@ -490,23 +493,27 @@ class OffPolicyReinforceConfig:
     """Gradient clipping threshold."""
 
     def __post_init__(self) -> None:
-        _check_K(self.K)
-        _check_cap(self.cap)
-        if self.correction not in ("off_policy", "none"):
-            raise ValueError(f"correction must be 'off_policy' or 'none', got {self.correction!r}")
+        _check_K(self.K, "OffPolicyReinforceConfig.K")
+        _check_cap(self.cap, "OffPolicyReinforceConfig.cap")
+        check_choice("OffPolicyReinforceConfig.correction", self.correction, ("off_policy", "none"))
         if self.correction == "none" and (self.K != 1 or self.cap is not None or self.normalize_weights):
-            raise ValueError("correction='none' uses no weights: set K=1, cap=None, normalize_weights=False")
-        if self.behaviour_encoder not in ("shared", "separate"):
-            raise ValueError(f"behaviour_encoder must be 'shared' or 'separate', got {self.behaviour_encoder!r}")
-        checks = {
-            "gamma": 0.0 <= self.gamma <= 1.0, "learning_rate": self.learning_rate > 0,
-            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "kl_coef": self.kl_coef >= 0,
-            "behaviour_warmup_epochs": self.behaviour_warmup_epochs >= 0,
-            "entropy_coef": self.entropy_coef >= 0, "max_grad_norm": self.max_grad_norm > 0,
+            raise invalid("OffPolicyReinforceConfig (K, cap, normalize_weights)",
+                          (self.K, self.cap, self.normalize_weights), "(1, None, False) with correction='none'",
+                          why="it uses no weights")
+        check_choice("OffPolicyReinforceConfig.behaviour_encoder", self.behaviour_encoder, ("shared", "separate"))
+        checks = {  # field: (accepted, what was expected)
+            "gamma": (0.0 <= self.gamma <= 1.0, "a number in [0, 1]"),
+            "learning_rate": (self.learning_rate > 0, "a number > 0"),
+            "epochs": (self.epochs >= 1, "an int >= 1"),
+            "batch_size": (self.batch_size >= 1, "an int >= 1"),
+            "kl_coef": (self.kl_coef >= 0, "a number >= 0"),
+            "behaviour_warmup_epochs": (self.behaviour_warmup_epochs >= 0, "an int >= 0"),
+            "entropy_coef": (self.entropy_coef >= 0, "a number >= 0"),
+            "max_grad_norm": (self.max_grad_norm > 0, "a number > 0"),
         }
-        bad = [f"{k}={getattr(self, k)!r}" for k, ok in checks.items() if not ok]
+        bad = [f"{k}={getattr(self, k)!r}; expected {expected}" for k, (ok, expected) in checks.items() if not ok]
         if bad:
-            raise ValueError(f"invalid OffPolicyReinforceConfig: {', '.join(bad)}")
+            raise invalid_fields("OffPolicyReinforceConfig", bad)
 
 
 class PolicyBehaviourNet(nn.Module):
@@ -550,9 +557,9 @@ class OffPolicyReinforceAgent(TorchPolicy):
     ):
         super().__init__()
         if not isinstance(action_space, gym.spaces.Discrete):
-            raise ValueError(f"OffPolicyReinforceAgent needs a Discrete action space, got {action_space}")
+            raise invalid("action_space", action_space, "a Discrete space", why="the agent picks one item id")
         if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
-            raise ValueError(f"OffPolicyReinforceAgent needs a flat Box observation space, got {observation_space}")
+            raise invalid("observation_space", observation_space, "a flat (1-D) Box space")
         self.config = config or OffPolicyReinforceConfig()
         self.observation_dim = int(observation_space.shape[0])
         self.n_actions = int(action_space.n)
@@ -583,8 +590,8 @@ class OffPolicyReinforceAgent(TorchPolicy):
         if single:
             x = x[None]
         if x.ndim != 2 or x.shape[1] != self.observation_dim:
-            raise ValueError(f"observations must have shape (n, {self.observation_dim}) or ({self.observation_dim},), "
-                             f"got {np.shape(observations)}")
+            raise invalid("observations shape", np.shape(observations),
+                          f"(n, {self.observation_dim}) or ({self.observation_dim},)")
         return torch.as_tensor(x, device=self.device), single
 
     def _logits(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -624,7 +631,7 @@ class OffPolicyReinforceAgent(TorchPolicy):
     def recommend_topk(self, observations: np.ndarray, k: int) -> np.ndarray:
         """The k items of highest π(·|s), best first: shape (n, k), or (k,) for one observation."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.n_actions:
-            raise ValueError(f"k must be an integer in [1, {self.n_actions}], got {k!r}")
+            raise invalid("k", k, f"an int in [1, n_actions] = [1, {self.n_actions}]")
         z, _, single = self._logits(observations)
         top = np.argsort(-z, axis=1, kind="stable")[:, :k]
         return top[0] if single else top
@@ -689,13 +696,13 @@ def session_returns(rewards: np.ndarray, session: np.ndarray, gamma: float) -> n
     rewards = np.asarray(rewards, dtype=np.float64)
     session = np.asarray(session)
     if rewards.shape != session.shape or rewards.ndim != 1:
-        raise ValueError(f"rewards and session must be 1-D of equal length, got {rewards.shape} and {session.shape}")
+        raise invalid("(rewards, session) shapes", (rewards.shape, session.shape), "two 1-D arrays of equal length")
     if rewards.size == 0:
         return rewards.copy()
     if (np.diff(session) < 0).any():
         row = int(np.flatnonzero(np.diff(session) < 0)[0])
-        raise ValueError(f"session must be non-decreasing (each session's rows together, in order); session "
-                         f"{int(session[row])} at row {row} is followed by session {int(session[row + 1])}")
+        raise invalid("session", session, "non-decreasing ids (each session's rows together, in order)",
+                      why=f"session {int(session[row])} at row {row} is followed by session {int(session[row + 1])}")
     starts = np.flatnonzero(np.r_[True, session[1:] != session[:-1]])
     index = np.cumsum(np.r_[True, session[1:] != session[:-1]]) - 1
     position = np.arange(rewards.size) - starts[index]
@@ -710,52 +717,52 @@ def _check_transitions(transitions: Any, agent: OffPolicyReinforceAgent) -> bool
               "next_observations")
     missing = [f for f in fields if not hasattr(transitions, f)]
     if missing:
-        raise ValueError(f"transitions lacks fields {missing}; pass a recrl_lite.data.Transitions")
+        raise invalid("transitions", transitions, "a recrl_lite.data.Transitions", why=f"it lacks the fields {missing}")
     n = len(np.asarray(transitions.actions))
     if n == 0:
-        raise ValueError("transitions is empty")
+        raise invalid("transitions", transitions, "at least one logged step", why="it is empty")
     for f in fields:
         length = np.asarray(getattr(transitions, f)).shape[0]
         if length != n:
-            raise ValueError(f"transitions.{f} has {length} rows, transitions.actions has {n}")
+            raise invalid(f"transitions.{f} length", length, f"{n}, the length of transitions.actions")
     obs = np.asarray(transitions.observations)
     if obs.ndim != 2 or obs.shape[1] != agent.observation_dim:
-        raise ValueError(f"transitions.observations must have shape (n, {agent.observation_dim}), got {obs.shape}")
+        raise invalid("transitions.observations shape", obs.shape, f"(n, {agent.observation_dim})")
     actions = np.asarray(transitions.actions)
     if not np.issubdtype(actions.dtype, np.integer) or actions.min() < 0 or actions.max() >= agent.n_actions:
-        raise ValueError(f"transitions.actions must be integers in [0, {agent.n_actions}), got dtype {actions.dtype}, "
-                         f"range [{actions.min()}, {actions.max()}]")
-    if not np.isfinite(np.asarray(transitions.rewards, dtype=float)).all():
-        raise ValueError("transitions.rewards must be finite")
+        raise invalid("transitions.actions", actions, f"integers in [0, {agent.n_actions - 1}]",
+                      why=f"dtype {actions.dtype}, range [{actions.min()}, {actions.max()}]")
+    check_finite("transitions.rewards", np.asarray(transitions.rewards, dtype=float))
     session = np.asarray(transitions.session)
     if (np.diff(session) < 0).any():
         row = int(np.flatnonzero(np.diff(session) < 0)[0])
-        raise ValueError(f"transitions.session must be non-decreasing (whole sessions in time order); row {row} "
-                         f"(session {int(session[row])}) is followed by session {int(session[row + 1])}")
+        raise invalid("transitions.session", session, "non-decreasing ids (whole sessions in time order)",
+                      why=f"row {row} is in session {int(session[row])}, the next row in session {int(session[row + 1])}")
     done = np.asarray(transitions.terminated, dtype=bool) | np.asarray(transitions.truncated, dtype=bool)
     last = np.r_[session[1:] != session[:-1], True]
     if (done & ~last).any() or (last & ~done).any():
         row = int(np.flatnonzero(done != last)[0])
-        raise ValueError(f"each session must end with its only terminated/truncated row; row {row} (session "
-                         f"{int(session[row])}) {'ends' if done[row] else 'does not end'} an episode but is "
-                         f"{'not ' if not last[row] else ''}the session's last row (unordered or cut sessions?)")
+        raise invalid(f"transitions.terminated/truncated[{row}]", bool(done[row]),
+                      "True on each session's last row only", why=f"row {row}, in session {int(session[row])}, "
+                      f"{'ends' if done[row] else 'does not end'} an episode but is {'not ' if not last[row] else ''}"
+                      "the session's last row: unordered or cut sessions?")
     inner = ~last[:-1]
     if inner.any() and not np.allclose(np.asarray(transitions.next_observations)[:-1][inner], obs[1:][inner]):
         row = int(np.flatnonzero(inner & ~np.isclose(np.asarray(transitions.next_observations)[:-1], obs[1:]).all(1))[0])
-        raise ValueError(f"rows are not in time order within session {int(session[row])}: next_observations[{row}] "
-                         f"!= observations[{row + 1}]")
+        raise invalid(f"transitions.next_observations[{row}]", np.asarray(transitions.next_observations)[row],
+                      f"observations[{row + 1}]", why=f"rows are not in time order within session {int(session[row])}")
     prop = np.asarray(transitions.propensities, dtype=float)
     nan = np.isnan(prop)
     if nan.all():
         return False
     if nan.any():
-        raise ValueError(f"transitions.propensities are NaN in {int(nan.sum())} of {n} rows: log all of them or "
-                         "none (NaN everywhere: the behaviour head estimates them)")
+        raise invalid("transitions.propensities", prop, "all logged or all NaN", why=f"NaN in {int(nan.sum())} "
+                      f"of {n} rows: log all of them, or none and the behaviour head estimates them")
     bad = (prop <= 0) | (prop > 1) | ~np.isfinite(prop)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"transitions.propensities must be in (0, 1]; {int(bad.sum())} rows are not "
-                         f"(row {row}: {prop[row]!r})")
+        raise invalid("transitions.propensities", prop, "values in (0, 1]",
+                      why=f"{int(bad.sum())} rows are not; row {row}: {float(prop[row])!r}")
     return True
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from recrl_lite.agents.reinforce import ReinforceAgent, train_reinforce
+from recrl_lite.errors import invalid
 from recrl_lite.evaluation.online import session_returns_in_lockstep
 from recrl_lite.models.item_heads import TwoTowerItemHead
 
@@ -35,8 +36,9 @@ def item_head(agent: Any) -> TwoTowerItemHead:
     if head is None:
         head = getattr(net, "q_head", None)
     if not isinstance(head, TwoTowerItemHead):
-        raise ValueError(f"{type(agent).__name__} has no TwoTowerItemHead (build it with "
-                         f"head_factory=lambda width: TwoTowerItemHead(width, ...)); its head is {type(head).__name__}")
+        raise invalid("agent", agent, "an agent with a TwoTowerItemHead",
+                      why=f"it has no TwoTowerItemHead, its head is a {type(head).__name__}: build it with "
+                          "head_factory=lambda width: TwoTowerItemHead(width, ...)")
     return head
 
 
@@ -73,17 +75,17 @@ def fine_tuning_curve(
     ``sessions, env_steps, return`` (mean undiscounted session return).
     """
     if not isinstance(agent, ReinforceAgent):
-        raise ValueError(f"fine_tuning_curve trains a ReinforceAgent, got {type(agent).__name__}")
+        raise invalid("agent", agent, "a ReinforceAgent", why="fine_tuning_curve trains it with train_reinforce")
     checkpoints = [int(s) for s in sessions]
     batch = agent.config.batch_episodes
     if not checkpoints or any(s < 0 for s in checkpoints) or any(b <= a for a, b in zip(checkpoints, checkpoints[1:])):
-        raise ValueError(f"sessions: expected a non-empty increasing list of counts >= 0, got {list(sessions)}")
+        raise invalid("sessions", list(sessions), "a non-empty increasing list of counts >= 0")
     uneven = [s for s in checkpoints if s % batch]
     if uneven:
-        raise ValueError(f"sessions: {uneven} are not multiples of the agent's batch_episodes={batch} "
-                         "(one training iteration uses that many sessions)")
+        raise invalid("sessions", list(sessions), f"multiples of the agent's batch_episodes={batch}",
+                      why=f"{uneven} are not; one training iteration uses {batch} sessions")
     if n_users < 1:
-        raise ValueError(f"n_users: expected >= 1, got {n_users}")
+        raise invalid("n_users", n_users, "an int in [1, inf)")
     eval_envs = [make_env() for _ in range(n_users)]
     saved_config, saved_mode = agent.config, agent.deterministic
     rows, done, env_steps = [], 0, 0

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from recrl_lite.data.synthetic import Dataset
+from recrl_lite.errors import check_columns, check_number, invalid, invalid_type
 
 
 class IdIndex:
@@ -22,9 +23,10 @@ class IdIndex:
 
     def __init__(self, ids: Sequence[int] | np.ndarray | pd.Series, name: str = "id"):
         values = np.asarray(ids)
-        unique = np.unique(values)
+        unique, counts = np.unique(values, return_counts=True)
         if unique.size != values.size:
-            raise ValueError(f"{name}: ids must be unique to build an index; {values.size - unique.size} repeat")
+            raise invalid(name, unique[counts > 1][:5].tolist(), "unique ids to build an index",
+                          why=f"{values.size - unique.size} repeat")
         self.ids = unique
         self.name = name
 
@@ -47,18 +49,37 @@ class IdIndex:
 
 
 def temporal_split(interactions: pd.DataFrame, test_fraction: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split at the timestamp below which ``1 - test_fraction`` of the interactions fall."""
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    if "timestamp" not in interactions.columns:
-        raise ValueError(f"interactions lack a 'timestamp' column; found {list(interactions.columns)}")
+    """Split at the timestamp below which ``1 - test_fraction`` of the interactions fall.
+
+    ``timestamp`` must hold real numbers (the schema's seconds since the log began) or numpy
+    datetimes, none missing: a string or bool column has no quantile, and a NaN would have no side.
+    """
+    if not isinstance(interactions, pd.DataFrame):
+        raise invalid_type("interactions", interactions, "a pandas DataFrame")
+    # validated only: the caller's value itself is used below, so valid splits stay bit-identical
+    check_number("test_fraction", test_fraction, 0.0, 1.0, low_open=True, high_open=True)
+    check_columns("interactions", interactions.columns, ["timestamp"])
     if len(interactions) < 2:
-        raise ValueError(f"temporal_split needs at least 2 interactions (one on each side), got {len(interactions)}")
-    cutoff = np.quantile(interactions["timestamp"].to_numpy(), 1.0 - test_fraction)
+        raise invalid("len(interactions)", len(interactions), "at least 2 interactions (one on each side of the split)")
+    column = "interactions column 'timestamp'"
+    missing = interactions["timestamp"].isna().to_numpy()
+    if missing.any():
+        raise invalid(column, interactions["timestamp"], "no missing timestamps",
+                      why=f"{int(missing.sum())} NaN entries, at rows {np.flatnonzero(missing)[:5].tolist()}")
+    timestamps = interactions["timestamp"].to_numpy()
+    real = np.issubdtype(timestamps.dtype, np.number) and not np.issubdtype(timestamps.dtype, np.complexfloating)
+    if not (real or np.issubdtype(timestamps.dtype, np.datetime64)):  # bool is not np.number
+        raise invalid_type(column, interactions["timestamp"], "real-number (or datetime64) timestamps",
+                           why=f"found dtype {interactions['timestamp'].dtype}; the split cuts at a quantile of them")
+    if real and np.isinf(timestamps).any():
+        raise invalid(column, interactions["timestamp"], "finite timestamps",
+                      why=f"{int(np.isinf(timestamps).sum())} infinite entries")
+    cutoff = np.quantile(timestamps, 1.0 - test_fraction)
     before = interactions["timestamp"] < cutoff
     if not before.any():
-        raise ValueError(f"temporal_split: no interaction is earlier than the cut-off timestamp {cutoff:g} "
-                         f"(all {len(interactions)} share the earliest times); the training period would be empty")
+        raise invalid(column, timestamps,
+                      f"some timestamps earlier than the cut-off {f'{cutoff:g}' if real else cutoff}",
+                      why=f"all {len(interactions)} share the earliest times; the training period would be empty")
     return interactions[before].reset_index(drop=True), interactions[~before].reset_index(drop=True)
 
 
@@ -78,14 +99,13 @@ class FeatureEncoder:
         self.unseen_: dict[str, int] = {}
 
     def _check(self, frame: pd.DataFrame) -> None:
-        missing = [c for c in self.categorical + self.numeric if c not in frame.columns]
-        if missing:
-            raise ValueError(f"FeatureEncoder: frame lacks column(s) {missing}; found {list(frame.columns)}")
+        check_columns("frame", frame.columns, self.categorical + self.numeric)
 
     def fit(self, frame: pd.DataFrame) -> FeatureEncoder:
         self._check(frame)
         if len(frame) == 0:
-            raise ValueError("FeatureEncoder.fit: the frame has no rows; fit on the training rows (at least one)")
+            raise invalid("len(frame)", len(frame), "at least one row",
+                          why="FeatureEncoder.fit fits on the training rows")
         for col in self.categorical:
             self.categories_[col] = sorted(frame[col].astype(str).unique().tolist())
         for col in self.numeric:

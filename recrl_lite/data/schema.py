@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from recrl_lite.envs.ecommerce import AGE_MAX, AGE_MIN, GENDERS, LOCATIONS
+from recrl_lite.errors import check_choice, interval, invalid
 
 
 class SchemaError(ValueError):
@@ -67,94 +68,113 @@ def _rows(mask: np.ndarray | pd.Series) -> str:
     return f"rows [{shown}]{more}"
 
 
+def _shown(values: pd.Series, mask: np.ndarray | None = None) -> list[object]:
+    """The first few (offending, where ``mask`` is given) values of a column, for an error message."""
+    picked = values if mask is None else values[np.asarray(mask)]
+    return picked.iloc[:_MAX_ROWS_SHOWN].tolist()
+
+
 def validate_table(frame: pd.DataFrame, table: str, source: str | None = None) -> pd.DataFrame:
     """Check ``frame`` against ``SCHEMAS[table]`` and return it with only the schema's columns, in order.
 
     Raises :class:`SchemaError` for a missing column, a wrong dtype, NaN, a value out of range or not
     allowed, or a duplicated id. Rows are 0-based data rows (the CSV header is not counted).
     """
-    if table not in SCHEMAS:
-        raise ValueError(f"unknown table {table!r}; expected one of {sorted(SCHEMAS)}")
+    check_choice("table", table, sorted(SCHEMAS))
     where = source or f"{table} table"
     schema = SCHEMAS[table]
+    # two columns of one name make frame[name] a frame, not a column: which one is meant is unknowable
+    duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if duplicated:
+        raise invalid(f"{where} columns", list(frame.columns), "distinct column names",
+                      why=f"{duplicated} appear more than once", error=SchemaError)
     missing = [c.name for c in schema if c.name not in frame.columns]
     if missing:
-        raise SchemaError(f"{where}: missing column(s) {missing}; found {list(frame.columns)}")
+        raise invalid(f"{where} columns", list(frame.columns), f"the columns {[c.name for c in schema]}",
+                      why=f"missing {missing}", error=SchemaError)
     frame = frame.reset_index(drop=True)
     if len(frame) == 0:
-        raise SchemaError(f"{where}: has no rows (only a header?); the {table} table needs at least one")
+        raise invalid(f"{where} row count", 0, "at least one row",
+                      why=f"it has no rows, perhaps only a header; the {table} table needs at least one",
+                      error=SchemaError)
     for col in schema:
         values = frame[col.name]
+        column = f"{where} column {col.name!r}"
         nan = values.isna().to_numpy()
         if nan.any():
-            raise SchemaError(f"{where}: column {col.name!r} has missing values (NaN) in {_rows(nan)}")
+            raise invalid(column, _shown(values, nan), "no missing values", why=f"NaN in {_rows(nan)}",
+                          error=SchemaError)
         if col.kind in ("int", "float"):
             numeric = pd.to_numeric(values, errors="coerce")
             bad = numeric.isna().to_numpy()
             if bad.any():
-                raise SchemaError(
-                    f"{where}: column {col.name!r} must be {col.kind}, but {_rows(bad)} are not numbers "
-                    f"(e.g. {values[bad].iloc[0]!r})"
-                )
+                raise invalid(column, _shown(values, bad), f"{col.kind} values", why=f"not numbers in {_rows(bad)}",
+                              error=SchemaError)
+            if pd.api.types.is_complex_dtype(numeric):  # a cast to float would drop the imaginary parts
+                raise invalid(column, _shown(values), f"{col.kind} values", why=f"found complex dtype {numeric.dtype}",
+                              error=SchemaError)
             if col.kind == "int":
                 if pd.api.types.is_bool_dtype(values):
                     numeric = values.astype("int64")
                 elif not pd.api.types.is_integer_dtype(numeric):
                     frac = (numeric != np.round(numeric)).to_numpy()
-                    raise SchemaError(
-                        f"{where}: column {col.name!r} must be integer, found dtype {values.dtype}"
-                        + (f"; non-integral values in {_rows(frac)}" if frac.any() else "")
+                    raise invalid(
+                        column, _shown(values, frac if frac.any() else None), "integer values",
+                        why=f"found dtype {values.dtype}"
+                        + (f"; non-integral values in {_rows(frac)}" if frac.any() else ""),
+                        error=SchemaError,
                     )
                 elif numeric.dtype == np.uint64:  # pandas reads values of 2**63 and above as uint64
                     big = (numeric > np.iinfo(np.int64).max).to_numpy()
-                    raise SchemaError(f"{where}: column {col.name!r} has values above the int64 range in {_rows(big)} "
-                                      f"(e.g. {numeric[big].iloc[0]})")
+                    raise invalid(column, _shown(numeric, big), "integers within the int64 range",
+                                  why=f"above it in {_rows(big)}", error=SchemaError)
                 numeric = numeric.astype("int64")
             else:
                 numeric = numeric.astype("float64")
                 infinite = np.isinf(numeric.to_numpy())
                 if infinite.any():
-                    raise SchemaError(f"{where}: column {col.name!r} has infinite values in {_rows(infinite)}")
+                    raise invalid(column, _shown(numeric, infinite), "finite values",
+                                  why=f"infinite in {_rows(infinite)}", error=SchemaError)
             too_low = np.zeros(len(frame), dtype=bool)
             if col.low is not None:
                 too_low = (numeric <= col.low if col.low_open else numeric < col.low).to_numpy()
             too_high = (numeric > col.high).to_numpy() if col.high is not None else np.zeros(len(frame), dtype=bool)
             out = too_low | too_high
             if out.any():
-                lo = "(" if col.low_open else "["
-                rng = f"{lo}{col.low if col.low is not None else '-inf'}, {col.high if col.high is not None else 'inf'}]"
-                raise SchemaError(f"{where}: column {col.name!r} has values outside {rng} in {_rows(out)}")
+                raise invalid(column, _shown(numeric, out), f"values in {interval(col.low, col.high, col.low_open)}",
+                              why=f"outside in {_rows(out)}", error=SchemaError)
             frame[col.name] = numeric
         else:
             if not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
-                raise SchemaError(f"{where}: column {col.name!r} must hold strings, found dtype {values.dtype}")
+                raise invalid(column, _shown(values), "strings", why=f"found dtype {values.dtype}", error=SchemaError)
             values = values.astype(str)
             if col.allowed is not None:
                 bad = (~values.isin(col.allowed)).to_numpy()
                 if bad.any():
-                    raise SchemaError(
-                        f"{where}: column {col.name!r} has values not in {list(col.allowed)} in {_rows(bad)} "
-                        f"(e.g. {values[bad].iloc[0]!r})"
-                    )
+                    raise invalid(column, _shown(values, bad), f"one of {list(col.allowed)}",
+                                  why=f"not allowed in {_rows(bad)}", error=SchemaError)
             frame[col.name] = values
         if col.unique:
             dup = frame[col.name].duplicated(keep=False).to_numpy()
             if dup.any():
-                raise SchemaError(f"{where}: column {col.name!r} must be unique, but {_rows(dup)} repeat ids")
+                raise invalid(column, _shown(frame[col.name], dup), "unique ids", why=f"{_rows(dup)} repeat ids",
+                              error=SchemaError)
     if table == "interactions":
         orphan = ((frame["purchase"] == 1) & (frame["click"] == 0)).to_numpy()
         if orphan.any():
-            raise SchemaError(f"{where}: purchase without a click in {_rows(orphan)} (a purchase follows a click)")
+            raise invalid(f"{where} column 'purchase'", _shown(frame["purchase"], orphan), "0 where click is 0",
+                          why=f"purchase without a click in {_rows(orphan)}; a purchase follows a click",
+                          error=SchemaError)
     return frame[[c.name for c in schema]]
 
 
 def check_references(interactions: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame, source: str = "interactions") -> None:
     """Every interaction must name a known user and a known item."""
-    for column, table in (("user_id", users), ("item_id", items)):
+    for column, table, table_name in (("user_id", users, "users"), ("item_id", items, "items")):
         unknown = (~interactions[column].isin(table[column])).to_numpy()
         if unknown.any():
-            example = interactions[column].to_numpy()[unknown][0]
-            raise SchemaError(f"{source}: column {column!r} has unknown ids (e.g. {example}) in {_rows(unknown)}")
+            raise invalid(f"{source} column {column!r}", _shown(interactions[column], unknown),
+                          f"ids of the {table_name} table", why=f"unknown ids in {_rows(unknown)}", error=SchemaError)
 
 
 def read_table(path: str | os.PathLike[str], table: str) -> pd.DataFrame:
@@ -166,5 +186,8 @@ def read_table(path: str | os.PathLike[str], table: str) -> pd.DataFrame:
         frame = pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
         why = "the file is empty" if path.stat().st_size == 0 else f"{type(error).__name__}: {error}"
-        raise SchemaError(f"{path}: not a readable CSV file for the {table!r} table ({why})") from None
+        with path.open("rb") as handle:  # the file's first bytes show what it holds instead
+            head = handle.read(16)
+        raise invalid(str(path), head, f"a readable CSV file for the {table!r} table", why=why,
+                      error=SchemaError) from None
     return validate_table(frame, table, source=str(path))

@@ -34,6 +34,7 @@ from recrl_lite.agents.baselines import SoftmaxBehaviourPolicy
 from recrl_lite.data.schema import check_references, read_table
 from recrl_lite.data.titles import generate_item_texts
 from recrl_lite.envs.ecommerce import ECommerceConfig, ECommerceEnv, UserProfile, sample_users
+from recrl_lite.errors import invalid
 
 TABLES = ("users", "items", "interactions")
 
@@ -93,9 +94,11 @@ def generate_dataset(
     """
     config = config or ECommerceConfig()
     if config.slate_size != 1:
-        raise ValueError(f"generate_dataset logs single recommendations; got slate_size={config.slate_size}")
-    if n_users < 1 or sessions_per_user < 1:
-        raise ValueError(f"need n_users >= 1 and sessions_per_user >= 1, got {n_users}, {sessions_per_user}")
+        raise invalid("config.slate_size", config.slate_size, "1", why="generate_dataset logs single recommendations")
+    if n_users < 1:
+        raise invalid("n_users", n_users, "an int in [1, inf)")
+    if sessions_per_user < 1:
+        raise invalid("sessions_per_user", sessions_per_user, "a number in [1, inf)")
     rng = np.random.default_rng(seed)
     env = ECommerceEnv(config)
     catalogue = env.catalogue
@@ -185,11 +188,13 @@ class Transitions:
     def split(self, train_fraction: float = 0.8) -> tuple[Transitions, Transitions]:
         """The first ``train_fraction`` of the sessions and the rest (a split in time)."""
         if not 0.0 < train_fraction < 1.0:
-            raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
+            raise invalid("train_fraction", train_fraction, "a number in (0, 1)")
         cut = int(train_fraction * (int(self.session.max()) + 1))
         train = self.session < cut
         if train.all() or not train.any():
-            raise ValueError(f"{int(self.session.max()) + 1} sessions are too few to split at {train_fraction}")
+            raise invalid("train_fraction", train_fraction,
+                          "a fraction that leaves sessions on both sides of the split",
+                          why=f"{int(self.session.max()) + 1} sessions are too few to split there")
         def pick(mask: np.ndarray) -> Transitions:
             fields: dict[str, Any] = {k: None if v is None else v[mask] for k, v in vars(self).items()}
             return Transitions(**fields)
@@ -207,10 +212,11 @@ def log_transitions(env: Any, policy: Policy, n_steps: int, seed: int = 0, recor
     ``act`` (as :class:`~recrl_lite.agents.baselines.SoftmaxBehaviourPolicy` reports it), or is NaN.
     """
     if n_steps < 1:
-        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+        raise invalid("n_steps", n_steps, "an int in [1, inf)")
     base = unwrap(env)
     if base.config.slate_size != 1:
-        raise ValueError(f"log_transitions logs single recommendations; got slate_size={base.config.slate_size}")
+        raise invalid("env.config.slate_size", base.config.slate_size, "1",
+                      why="log_transitions logs single recommendations")
     policy.seed(seed)
     user_rng = np.random.default_rng([seed, 1])  # a stream distinct from the policy's default_rng(seed)
     columns: dict[str, list[Any]] = {name: [] for name in Transitions.__dataclass_fields__

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from recrl_lite.envs.ecommerce import Catalogue
+from recrl_lite.errors import check_int, invalid, invalid_type
 
 VOCABULARIES = ("all", "A", "B")
 
@@ -194,7 +195,7 @@ def _half(words: tuple[str, ...], vocabulary: str) -> tuple[str, ...]:
 
 def _check_vocabulary(vocabulary: object) -> str:
     if not isinstance(vocabulary, str) or vocabulary not in VOCABULARIES:
-        raise ValueError(f"vocabulary: expected one of {list(VOCABULARIES)}, got {vocabulary!r}")
+        raise invalid("vocabulary", vocabulary, f"one of {list(VOCABULARIES)}")
     return vocabulary
 
 
@@ -228,7 +229,7 @@ def tokenize(text: str) -> list[str]:
 def price_tiers(catalogue: Catalogue) -> np.ndarray:
     """Each item's price tier, ``"budget"``, ``"mid"`` or ``"premium"`` (thresholds above)."""
     if not isinstance(catalogue, Catalogue):
-        raise TypeError(f"catalogue: expected a recrl_lite Catalogue, got {type(catalogue).__name__}")
+        raise invalid_type("catalogue", catalogue, "a recrl_lite Catalogue")
     ratio = np.asarray(catalogue.price, dtype=np.float64) / catalogue.reference_price
     return np.where(ratio < BUDGET_BELOW, "budget", np.where(ratio > PREMIUM_ABOVE, "premium", "mid"))
 
@@ -245,11 +246,8 @@ def generate_item_texts(catalogue: Catalogue, seed: int = 0, vocabulary: str = "
     from its own ``np.random.default_rng(seed)`` and never touches the simulator's generators.
     """
     if not isinstance(catalogue, Catalogue):
-        raise TypeError(f"catalogue: expected a recrl_lite Catalogue, got {type(catalogue).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed: expected a non-negative int, got {type(seed).__name__} {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, got {seed}")
+        raise invalid_type("catalogue", catalogue, "a recrl_lite Catalogue")
+    seed = check_int("seed", seed, low=0)
     words = grammar_words(vocabulary)
     n = catalogue.n_items
     rng = np.random.default_rng(int(seed))

@@ -81,13 +81,15 @@ regret and off-policy-evaluation checks use them. Access them through ``env.unwr
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+
+from recrl_lite.errors import describe, interval, invalid, invalid_fields, invalid_type
 
 CATEGORY_NAMES = (
     "electronics", "books", "fashion", "home", "beauty",
@@ -108,7 +110,7 @@ class SlateSpace(spaces.MultiDiscrete):
 
     def __init__(self, n_items: int, slate_size: int, seed: int | np.random.Generator | None = None):
         if not 2 <= slate_size <= n_items:
-            raise ValueError(f"slate_size must be in [2, n_items={n_items}], got {slate_size}")
+            raise invalid("slate_size", slate_size, f"an int in [2, n_items={n_items}]")
         super().__init__([n_items] * slate_size, dtype=np.int64, seed=seed)
         self.n_items, self.slate_size = int(n_items), int(slate_size)
 
@@ -140,6 +142,11 @@ class SlateSpace(spaces.MultiDiscrete):
 
 # Allowed values of every ECommerceConfig field: (kind, low, high, low_open, high_open). Upper bounds
 # keep a typo from allocating the machine away (reset draws horizon x 2 uniforms; ids span 90,000).
+# The noise scales are capped at _MAX_NOISE: the signals they blur are O(1) (centroids of norm ~1.6,
+# appeal means 0 and 1.5), so a larger scale is a typo, and an affinity <e_i, u> of two huge noises
+# overflows to inf (then inf - inf = NaN utilities). The other float fields enter the logits
+# linearly; those stay finite for any finite value and the logistic below is overflow-free.
+_MAX_NOISE = 100.0
 _INT, _FLOAT, _RANGE = "int", "float", "range"
 _CONFIG_RULES: dict[str, tuple[str, float | None, float | None, bool, bool]] = {
     "n_items": (_INT, 2, 90_000, False, False),
@@ -157,11 +164,11 @@ _CONFIG_RULES: dict[str, tuple[str, float | None, float | None, bool, bool]] = {
     "patience_high": (_FLOAT, 0.0, None, True, False),
     "skip_cost": (_FLOAT, 0.0, None, True, False),
     "clickbait_appeal": (_FLOAT, None, None, False, False),
-    "appeal_noise": (_FLOAT, 0.0, None, False, False),
+    "appeal_noise": (_FLOAT, 0.0, _MAX_NOISE, False, False),
     "quality_range": (_RANGE, 0.0, None, False, False),
     "clickbait_quality_range": (_RANGE, 0.0, None, False, False),
-    "embedding_noise": (_FLOAT, 0.0, None, False, False),
-    "preference_noise": (_FLOAT, 0.0, None, False, False),
+    "embedding_noise": (_FLOAT, 0.0, _MAX_NOISE, False, False),
+    "preference_noise": (_FLOAT, 0.0, _MAX_NOISE, False, False),
     "purchase_bias": (_FLOAT, None, None, False, False),
     "purchase_quality_weight": (_FLOAT, None, None, False, False),
     "purchase_fit_weight": (_FLOAT, None, None, False, False),
@@ -171,9 +178,15 @@ _CONFIG_RULES: dict[str, tuple[str, float | None, float | None, bool, bool]] = {
 }
 
 
-def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
-    return (("(" if low_open else "[") + ("-inf" if low is None else f"{low:g}") + ", "
-            + ("inf" if high is None else f"{high:g}") + (")" if high_open or high is None else "]"))
+def _is_finite_real(value: Any) -> bool:
+    """True for a real number (not a bool) that is finite as a float; an int beyond the float range
+    (10**400) is not: ``math.isfinite`` would raise OverflowError converting it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _check_field(config: Any, name: str, rule: tuple[str, float | None, float | None, bool, bool]) -> str | None:
@@ -182,24 +195,23 @@ def _check_field(config: Any, name: str, rule: tuple[str, float | None, float | 
     value = getattr(config, name)
     if name == "item_seed" and value is None:
         return None
-    interval = _interval(low, high, low_open, high_open)
+    allowed = interval(low, high, low_open, high_open)
     if kind == _RANGE:
         ok = (isinstance(value, tuple) and len(value) == 2
-              and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in value)
-              and all(math.isfinite(v) and v >= (low or 0.0) for v in value) and value[0] <= value[1])
-        return None if ok else f"{name}={value!r}; expected a tuple (low, high) of finite numbers in {interval}, low <= high"
+              and all(_is_finite_real(v) and v >= (low or 0.0) for v in value) and value[0] <= value[1])
+        if ok:
+            return None
+        return f"{name}={describe(value)}; expected a tuple (low, high) of finite numbers in {allowed}, low <= high"
     if kind == _INT:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            return f"{name}={value!r}; expected an int in {interval}"
+            return f"{name}={describe(value)}; expected an int in {allowed}"
     else:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            return f"{name}={value!r}; expected a finite number in {interval}"
-        if not math.isfinite(value):
-            return f"{name}={value!r}; expected a finite number in {interval}"
+        if not _is_finite_real(value):
+            return f"{name}={describe(value)}; expected a finite number in {allowed}"
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high:
-        return f"{name}={value!r}; expected {'an int' if kind == _INT else 'a number'} in {interval}"
+        return f"{name}={describe(value)}; expected {'an int' if kind == _INT else 'a number'} in {allowed}"
     return None
 
 
@@ -281,28 +293,29 @@ class ECommerceConfig:
         """Check every field's type, finiteness and range; the error names the field and what is allowed."""
         problems = [problem for problem in (_check_field(self, name, rule) for name, rule in _CONFIG_RULES.items())
                     if problem]
-        if self.reward not in ("click", "revenue"):
-            problems.append(f"reward={self.reward!r}; expected 'click' or 'revenue'")
+        # a str first: `np.array(["click"]) not in (...)` is an elementwise test, falsy for the array
+        if not isinstance(self.reward, str) or self.reward not in ("click", "revenue"):
+            problems.append(f"reward={describe(self.reward)}; expected 'click' or 'revenue'")
         if self.item_categories is not None and not isinstance(self.item_categories, tuple):
-            problems.append(f"item_categories={self.item_categories!r}; expected None or a tuple of category indices")
+            problems.append(f"item_categories={describe(self.item_categories)}; expected None or a tuple of category indices")
         if not problems:  # ranges that depend on other fields, once each field is sane on its own
             cross = {
                 "n_categories": (self.n_categories <= self.n_items, f"at most n_items={self.n_items}"),
                 "slate_size": (self.slate_size <= self.n_items, f"at most n_items={self.n_items}"),
                 "patience_high": (self.patience_high >= self.patience_low, f">= patience_low={self.patience_low}"),
             }
-            problems = [f"{name}={getattr(self, name)!r}; expected {allowed}" for name, (ok, allowed) in cross.items()
-                        if not ok]
+            problems = [f"{name}={describe(getattr(self, name))}; expected {allowed}"
+                        for name, (ok, allowed) in cross.items() if not ok]
             if self.item_categories is not None:
                 cats = self.item_categories
                 if (not cats or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) for c in cats)
                         or len(set(cats)) != len(cats) or not all(0 <= c < self.n_categories for c in cats)
                         or len(cats) > self.n_items):
-                    problems.append(f"item_categories={cats!r}; expected None or a non-empty tuple of distinct "
+                    problems.append(f"item_categories={describe(cats)}; expected None or a non-empty tuple of distinct "
                                     f"category indices in [0, {self.n_categories - 1}], at most n_items={self.n_items} "
                                     "of them")
         if problems:
-            raise ValueError("invalid ECommerceConfig: " + "; ".join(problems))
+            raise invalid_fields("ECommerceConfig", problems)
 
     @property
     def max_exposure(self) -> float:
@@ -310,8 +323,19 @@ class ECommerceConfig:
         return 1.0 / (1.0 - self.fatigue_decay)
 
 
+# Below this logit e^-v overflows a float (at -709.78); there sigmoid(v) = e^v to double precision.
+# Above it the logistic keeps the form 1 / (1 + e^-v), so every trajectory stays bit-identical.
+_LOGIT_EXP_SAFE = -709.0
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    """The logistic 1 / (1 + e^-x), overflow-free for any logit (e^x where e^-x would overflow)."""
+    x = np.asarray(x, dtype=float)
+    if x.size and x.min() > _LOGIT_EXP_SAFE:  # the usual case, nothing to overflow (min is NaN if any is)
+        return 1.0 / (1.0 + np.exp(-x))
+    safe = x > _LOGIT_EXP_SAFE
+    exp = np.exp(np.where(safe, -x, x))
+    return np.where(safe, 1.0 / (1.0 + exp), exp)
 
 
 @dataclass(frozen=True)
@@ -422,19 +446,20 @@ def _check_user(user: UserProfile, config: ECommerceConfig) -> None:
     preference = np.asarray(user.preference)
     problems = []
     if isinstance(user.age, bool) or not isinstance(user.age, (int, np.integer)) or not AGE_MIN <= user.age <= AGE_MAX:
-        problems.append(f"age={user.age!r}; expected an int in [{AGE_MIN}, {AGE_MAX}]")
+        problems.append(f"age={describe(user.age)}; expected an int in {interval(AGE_MIN, AGE_MAX)}")
     if user.gender not in GENDERS:
-        problems.append(f"gender={user.gender!r}; expected one of {list(GENDERS)}")
+        problems.append(f"gender={describe(user.gender)}; expected one of {list(GENDERS)}")
     if user.location not in LOCATIONS:
-        problems.append(f"location={user.location!r}; expected one of {list(LOCATIONS)}")
-    if preference.shape != (d,) or not np.issubdtype(preference.dtype, np.number) or not np.isfinite(preference).all():
-        problems.append(f"preference=<array of shape {preference.shape}>; expected {d} finite numbers (embedding_dim)")
+        problems.append(f"location={describe(user.location)}; expected one of {list(LOCATIONS)}")
+    real = np.issubdtype(preference.dtype, np.integer) or np.issubdtype(preference.dtype, np.floating)  # not complex
+    if preference.shape != (d,) or not real or not np.isfinite(preference).all():
+        problems.append(f"preference={describe(preference)}; expected {d} finite real numbers (embedding_dim)")
     for trait, value, low_open in (("patience", user.patience, True), ("price_sensitivity", user.price_sensitivity, False)):
         number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
         if not number or not math.isfinite(value) or (value <= 0 if low_open else value < 0):
-            problems.append(f"{trait}={value!r}; expected a finite number {'> 0' if low_open else '>= 0'}")
+            problems.append(f"{trait}={describe(value)}; expected a finite number {'> 0' if low_open else '>= 0'}")
     if problems:
-        raise ValueError("invalid options['user']: " + "; ".join(problems))
+        raise invalid_fields("options['user']", problems)
 
 
 def sample_users(n: int, rng: np.random.Generator, config: ECommerceConfig, catalogue: Catalogue) -> list[UserProfile]:
@@ -507,7 +532,7 @@ class ECommerceEnv(gym.Env[np.ndarray, Any]):
         base = config if config is not None else ECommerceConfig()
         self.config = replace(base, **overrides) if overrides else base
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+            raise invalid("render_mode", render_mode, f"one of {self.metadata['render_modes']} or None")
         self.render_mode = render_mode
         cfg = self.config
         self.catalogue = Catalogue.generate(cfg)
@@ -533,11 +558,18 @@ class ECommerceEnv(gym.Env[np.ndarray, Any]):
         """Start a session. ``options={"user": UserProfile}`` replays a given user instead of drawing one."""
         super().reset(seed=seed)
         cfg, cat = self.config, self.catalogue
-        user = (options or {}).get("user")
+        if options is None:
+            options = {}
+        elif not isinstance(options, Mapping):
+            raise invalid_type("options", options, "None or a dict {'user': UserProfile or None}")
+        unknown = [key for key in options if key != "user"]
+        if unknown:  # a misspelt 'user' would otherwise draw a new user silently
+            raise invalid("options", options, "a dict whose only key is 'user'", why=f"unknown keys {unknown}")
+        user = options.get("user")
         if user is None:
             user = sample_users(1, self.np_random, cfg, cat)[0]
         elif not isinstance(user, UserProfile):
-            raise TypeError(f"options['user'] must be a UserProfile, got {type(user).__name__}")
+            raise invalid_type("options['user']", user, "a UserProfile (or None to draw a user)")
         else:
             _check_user(user, cfg)
         self.user = user
@@ -576,7 +608,9 @@ class ECommerceEnv(gym.Env[np.ndarray, Any]):
         if len(slate) == 1:
             item = slate[0]
             v = self._base_utility_list[item] - cfg.fatigue_weight * float(self.fatigue[self._category_list[item]])
-            clicked_item = item if u_choice < 1.0 / (1.0 + math.exp(-v)) else -1
+            # _sigmoid(v) inlined for speed (-709.0 is _LOGIT_EXP_SAFE): e^v where e^-v would overflow
+            p_click = 1.0 / (1.0 + math.exp(-v)) if v > -709.0 else math.exp(v)
+            clicked_item = item if u_choice < p_click else -1
         else:
             probs = self.choice_probabilities(slate)
             pick = int(np.searchsorted(np.cumsum(probs), u_choice, side="right"))
@@ -639,14 +673,10 @@ class ECommerceEnv(gym.Env[np.ndarray, Any]):
                 a = int(action)
                 if 0 <= a < n:
                     return [a]
-            raise ValueError(
-                f"invalid action {action!r} (type {type(action).__name__}): "
-                f"expected one integer item id in [0, {n - 1}]"
-            )
+            # a ValueError for every bad action, a wrong type included, as before
+            raise invalid("action", action, f"one integer item id in [0, {n - 1}]", why=f"got type {type(action).__name__}")
         if not self.action_space.contains(action):  # SlateSpace: the slate rules live there
-            raise ValueError(
-                f"invalid action {action!r}: expected a slate of {k} distinct integer item ids in [0, {n - 1}]"
-            )
+            raise invalid("action", action, f"a slate of {k} distinct integer item ids in [0, {n - 1}]")
         return np.asarray(action).tolist()
 
     def render(self) -> str | None:

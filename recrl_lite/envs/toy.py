@@ -23,6 +23,8 @@ import numpy as np
 import numpy.typing as npt
 from gymnasium import spaces
 
+from recrl_lite.errors import check_finite, invalid
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -66,33 +68,34 @@ class TabularMDP:
         R = np.array(self.R, dtype=float)  # noqa: N806
         terminal = np.array(self.terminal, dtype=bool)
         if P.ndim != 3 or P.shape[0] != P.shape[2]:
-            raise ValueError(f"P must have shape (S, A, S), got {P.shape}")
+            raise invalid("P", P, "shape (S, A, S)")
         S, A = P.shape[0], P.shape[1]  # noqa: N806
         if S < 1 or A < 1:
-            raise ValueError(f"need at least one state and one action, got P of shape {P.shape}")
+            raise invalid("P", P, "shape (S, A, S) with at least one state and one action")
         if R.shape != (S, A):
-            raise ValueError(f"R must have shape (S, A) = ({S}, {A}), got {R.shape}")
+            raise invalid("R", R, f"shape (S, A) = ({S}, {A})")
         if terminal.shape != (S,):
-            raise ValueError(f"terminal must have shape ({S},), got {terminal.shape}")
-        if not (np.isfinite(P).all() and np.isfinite(R).all()):
-            raise ValueError("P and R must be finite")
+            raise invalid("terminal", terminal, f"shape ({S},)")
+        check_finite("P", P)
+        check_finite("R", R)
         if (P < 0).any():
             s, a, _ = np.argwhere(P < 0)[0]
-            raise ValueError(f"P has negative probabilities, e.g. in P[{s}, {a}, :]")
+            raise invalid(f"P[{s}, {a}, :]", P[s, a], "non-negative probabilities",
+                          why=f"{int((P < 0).sum())} negative entries in P")
         sums = P.sum(axis=2)
         bad = np.argwhere(~np.isclose(sums, 1.0, atol=1e-8))
         if bad.size:
             s, a = bad[0]
-            raise ValueError(f"each row P[s, a, :] must sum to 1; P[{s}, {a}, :] sums to {sums[s, a]:.6g} "
-                             f"({len(bad)} bad rows)")
+            raise invalid(f"P[{s}, {a}, :]", P[s, a], "probabilities that sum to 1",
+                          why=f"it sums to {sums[s, a]:.6g}; {len(bad)} bad rows")
         if (R[terminal] != 0).any():
-            raise ValueError("terminal states must have zero reward (their value is 0 by definition)")
+            raise invalid("R[terminal]", R[terminal], "zero rewards", why="a terminal state's value is 0 by definition")
         if not 0.0 <= float(self.gamma) <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
+            raise invalid("gamma", self.gamma, "a number in [0, 1]")
         if self.state_names and len(self.state_names) != S:
-            raise ValueError(f"{len(self.state_names)} state names for {S} states")
+            raise invalid("state_names", self.state_names, f"{S} names, one per state")
         if self.action_names and len(self.action_names) != A:
-            raise ValueError(f"{len(self.action_names)} action names for {A} actions")
+            raise invalid("action_names", self.action_names, f"{A} names, one per action")
         for name, value in (("P", P), ("R", R), ("terminal", terminal)):
             value.setflags(write=False)
             object.__setattr__(self, name, value)
@@ -130,15 +133,15 @@ def policy_matrix(mdp: TabularMDP, pi: npt.ArrayLike) -> FloatArray:
     S, A = mdp.n_states, mdp.n_actions  # noqa: N806
     if arr.shape == (S,) and np.issubdtype(arr.dtype, np.integer):
         if (arr < 0).any() or (arr >= A).any():
-            raise ValueError(f"deterministic policy has actions outside [0, {A - 1}]: {arr.tolist()}")
+            raise invalid("pi", arr, f"action indices in [0, {A - 1}]", why="a deterministic policy")
         out = np.zeros((S, A))
         out[np.arange(S), arr] = 1.0
         return out
     if arr.shape != (S, A):
-        raise ValueError(f"policy must be (S,) action indices or an (S, A) = ({S}, {A}) matrix, got shape {arr.shape}")
+        raise invalid("pi", arr, f"({S},) action indices or an (S, A) = ({S}, {A}) matrix of probabilities")
     out = arr.astype(float)
     if (out < 0).any() or not np.allclose(out.sum(axis=1), 1.0, atol=1e-8):
-        raise ValueError("a stochastic policy needs non-negative rows that sum to 1")
+        raise invalid("pi", arr, "non-negative rows that sum to 1", why="a stochastic policy")
     return out
 
 
@@ -163,7 +166,8 @@ def evaluate_policy_exact(mdp: TabularMDP, pi: npt.ArrayLike) -> FloatArray:
     try:
         return cast(FloatArray, np.linalg.solve(a, r_pi))
     except np.linalg.LinAlgError as err:
-        raise ValueError("I - γP_π is singular: with γ = 1 the policy must reach a terminal state") from err
+        raise invalid("pi", pi, "a policy that reaches a terminal state",
+                      why="I - γP_π is singular: with γ = 1 the policy must reach a terminal state") from err
 
 
 def evaluate_policy_iterative(mdp: TabularMDP, pi: npt.ArrayLike, tol: float = 1e-12, max_iters: int = 100_000) -> FloatArray:
@@ -182,7 +186,7 @@ def q_from_v(mdp: TabularMDP, v: npt.ArrayLike) -> FloatArray:
     r""":math:`q(s, a) = r(s, a) + \gamma \sum_{s'} P(s'|s,a)\, v(s')`; 0 in terminal states. Introduced in chapter 2."""
     v = np.asarray(v, dtype=float)
     if v.shape != (mdp.n_states,):
-        raise ValueError(f"v must have shape ({mdp.n_states},), got {v.shape}")
+        raise invalid("v", v, f"shape ({mdp.n_states},), one value per state")
     v = np.where(mdp.terminal, 0.0, v)
     q = mdp.R + mdp.gamma * mdp.P @ v
     q[mdp.terminal] = 0.0
@@ -215,7 +219,7 @@ def value_iteration(mdp: TabularMDP, tol: float = 1e-10, max_iters: int = 100_00
     Introduced in chapter 2.
     """
     if tol <= 0:
-        raise ValueError(f"tol must be > 0, got {tol}")
+        raise invalid("tol", tol, "a number > 0")
     v = np.zeros(mdp.n_states)
     residuals: list[float] = []
     for _ in range(max_iters):
@@ -279,19 +283,18 @@ def policy_iteration(
     ``max_iters`` improvements. Introduced in chapter 4.
     """
     if isinstance(max_iters, bool) or not isinstance(max_iters, (int, np.integer)) or max_iters < 1:
-        raise ValueError(f"max_iters must be a positive integer, got {max_iters!r}")
+        raise invalid("max_iters", max_iters, "a positive int")
     if not (np.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol}")
+        raise invalid("tol", tol, "a finite number >= 0")
     S, A = mdp.n_states, mdp.n_actions  # noqa: N806
     if initial_policy is None:
         policy = greedy_policy(mdp, np.zeros(S))
     else:
         arr = np.asarray(initial_policy)
         if arr.shape != (S,) or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"initial_policy must be an ({S},) array of integer action indices, "
-                             f"got shape {arr.shape} and dtype {arr.dtype}")
+            raise invalid("initial_policy", arr, f"an ({S},) array of integer action indices")
         if (arr < 0).any() or (arr >= A).any():
-            raise ValueError(f"initial_policy has actions outside [0, {A - 1}]: {arr.tolist()}")
+            raise invalid("initial_policy", arr, f"action indices in [0, {A - 1}]")
         policy = arr.astype(np.int64)
     live = ~mdp.terminal
     policies: list[IntArray] = []
@@ -325,9 +328,11 @@ def sample_returns(
     actions and transitions. Used to check the exact values against simulation (chapter 4).
     """
     if not 0 <= start < mdp.n_states:
-        raise ValueError(f"start must be a state index in [0, {mdp.n_states - 1}], got {start}")
-    if n_episodes < 1 or horizon < 1:
-        raise ValueError(f"need n_episodes >= 1 and horizon >= 1, got {n_episodes}, {horizon}")
+        raise invalid("start", start, f"a state index in [0, {mdp.n_states - 1}]")
+    if n_episodes < 1:
+        raise invalid("n_episodes", n_episodes, "an int >= 1")
+    if horizon < 1:
+        raise invalid("horizon", horizon, "an int >= 1")
     probs = policy_matrix(mdp, pi)
     rng = np.random.default_rng(seed)
     cum_pi = np.cumsum(probs, axis=1)
@@ -368,7 +373,7 @@ def clickbait_mdp(
     so the myopic policy (higher immediate reward) is far from optimal. Introduced in chapter 2.
     """
     if not 0.0 <= churn_probability <= 1.0:
-        raise ValueError(f"churn_probability must be in [0, 1], got {churn_probability}")
+        raise invalid("churn_probability", churn_probability, "a number in [0, 1]")
     P = np.zeros((2, 2, 2))  # noqa: N806
     P[0, 0] = [1.0 - churn_probability, churn_probability]  # clickbait
     P[0, 1] = [1.0, 0.0]  # quality
@@ -398,7 +403,7 @@ class TabularMDPEnv(gym.Env[int, int]):
 
     def __init__(self, mdp: TabularMDP, start: int | None = 0):
         if start is not None and not (0 <= start < mdp.n_states and not mdp.terminal[start]):
-            raise ValueError(f"start must be a live state in [0, {mdp.n_states - 1}] or None, got {start!r}")
+            raise invalid("start", start, f"a live (non-terminal) state in [0, {mdp.n_states - 1}] or None")
         self.mdp, self.start = mdp, start
         self.observation_space = spaces.Discrete(mdp.n_states)  # type: ignore[assignment]
         self.action_space = spaces.Discrete(mdp.n_actions)  # type: ignore[assignment]
@@ -413,7 +418,7 @@ class TabularMDPEnv(gym.Env[int, int]):
 
     def step(self, action: int) -> tuple[int, float, bool, bool, dict[str, Any]]:
         if not self.action_space.contains(action):
-            raise ValueError(f"invalid action {action!r}: expected an integer in [0, {self.mdp.n_actions - 1}]")
+            raise invalid("action", action, f"an integer in [0, {self.mdp.n_actions - 1}]")
         if self.state < 0 or self.mdp.terminal[self.state]:
             raise RuntimeError("call reset() before step(), and again after the episode ends")
         reward = float(self.mdp.R[self.state, action])

@@ -9,6 +9,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from recrl_lite.errors import invalid
+
 
 class DiscretiseObservation(gym.ObservationWrapper[int, Any, np.ndarray]):
     """Map the flat observation to a small ``Discrete`` state for tabular Q-learning and SARSA.
@@ -29,12 +31,12 @@ class DiscretiseObservation(gym.ObservationWrapper[int, Any, np.ndarray]):
                  user_parts: tuple[str, ...] = (), age_buckets: int = 3):
         super().__init__(env)
         if not isinstance(skip_buckets, int) or skip_buckets < 1:
-            raise ValueError(f"skip_buckets must be an integer >= 1, got {skip_buckets!r}")
+            raise invalid("skip_buckets", skip_buckets, "an int >= 1")
         if not isinstance(age_buckets, int) or age_buckets < 1:
-            raise ValueError(f"age_buckets must be an integer >= 1, got {age_buckets!r}")
+            raise invalid("age_buckets", age_buckets, "an int >= 1")
         unknown = [p for p in user_parts if p not in self.USER_PARTS]
         if unknown or len(set(user_parts)) != len(user_parts):
-            raise ValueError(f"user_parts must be distinct names among {self.USER_PARTS}, got {list(user_parts)!r}")
+            raise invalid("user_parts", user_parts, f"distinct names among {self.USER_PARTS}")
         base = env.unwrapped
         self.skip_buckets = skip_buckets
         self._layout = base.layout  # type: ignore[attr-defined]
@@ -84,7 +86,7 @@ class MaskObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray]):
         fields = [f.name for f in dataclasses.fields(layout) if f.name != "size"] + ["user"]
         unknown = [part for part in hide if part not in fields]
         if unknown or not hide:
-            raise ValueError(f"hide must name parts of the observation among {fields}, got {list(hide)!r}")
+            raise invalid("hide", hide, f"one or more names of parts of the observation, among {fields}")
         self.hidden = tuple(hide)
         low = np.asarray(env.observation_space.low, dtype=np.float32)  # type: ignore[attr-defined]
         self._keep = np.ones_like(low)

@@ -8,18 +8,28 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from recrl_lite.errors import check_columns, check_int, invalid, invalid_type
+
 
 def catalogue_coverage(recommended: Sequence[Sequence[int]] | np.ndarray, n_items: int) -> float:
     """Fraction of the catalogue recommended at least once across all ``recommended`` lists."""
-    if n_items < 1:
-        raise ValueError(f"n_items must be >= 1, got {n_items}")
+    n_items = check_int("n_items", n_items, low=1)
     seen = np.zeros(n_items, dtype=bool)
     for row, items in enumerate(recommended):
-        ids = np.asarray(items, dtype=int)
-        if ids.size and (ids.min() < 0 or ids.max() >= n_items):
+        try:
+            ids = np.asarray(items)
+        except ValueError:  # a ragged row, such as [0, [1, 2]]
+            raise invalid(f"recommended[{row}]", items, "a list of integer item ids") from None
+        if ids.size == 0:  # an empty list covers nothing (and np.asarray([]) is float)
+            continue
+        if not np.issubdtype(ids.dtype, np.integer):  # casting would count 1.5 as item 1; bools are not ids
+            raise invalid(f"recommended[{row}]", items, f"integer item ids in [0, {n_items - 1}]",
+                          why=f"found dtype {ids.dtype}")
+        if ids.min() < 0 or ids.max() >= n_items:
             bad = ids[(ids < 0) | (ids >= n_items)]
-            raise ValueError(f"recommended[{row}] has item id(s) {bad[:5].tolist()} outside [0, {n_items - 1}] "
-                             "(a negative id would silently count as the last items)")
+            raise invalid(f"recommended[{row}]", items, f"item ids in [0, {n_items - 1}]",
+                          why=f"ids {bad[:5].tolist()} are outside; "
+                              "a negative id would silently count as the last items")
         seen[ids] = True
     return float(seen.mean())
 
@@ -40,14 +50,14 @@ def hit_rate_at_k(ranked: np.ndarray, relevant: Sequence[set[int]], k: int) -> f
 
     ``ranked`` is (n_users, >= K) item indices, best first; ``relevant[u]`` the held-out items.
     """
-    _check_ranked(ranked, relevant, k)
+    ranked = _check_ranked(ranked, relevant, k)
     hits = [bool(rel & set(row[:k].tolist())) for row, rel in zip(ranked, relevant)]
     return float(np.mean(hits))
 
 
 def ndcg_at_k(ranked: np.ndarray, relevant: Sequence[set[int]], k: int) -> float:
     r"""NDCG@K with binary relevance: :math:`\mathrm{DCG}/\mathrm{IDCG}`, :math:`\mathrm{DCG}=\sum_{r=1}^K \mathrm{rel}_r/\log_2(r+1)`."""
-    _check_ranked(ranked, relevant, k)
+    ranked = _check_ranked(ranked, relevant, k)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     scores = []
     for row, rel in zip(ranked, relevant):
@@ -57,20 +67,32 @@ def ndcg_at_k(ranked: np.ndarray, relevant: Sequence[set[int]], k: int) -> float
     return float(np.mean(scores))
 
 
-def _check_ranked(ranked: np.ndarray, relevant: Sequence[set[int]], k: int) -> None:
+def _check_ranked(ranked: np.ndarray, relevant: Sequence[set[int]], k: int) -> np.ndarray:
+    """``ranked`` itself, once it is a non-empty (n_users, >= k) integer array matching ``relevant``."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be an int >= 1, got {k!r}")
+        raise invalid("k", k, "an int in [1, inf)")
+    if not isinstance(ranked, np.ndarray):
+        raise invalid_type("ranked", ranked, f"an (n_users, >= {k}) numpy array of integer item indices",
+                           why="the output of top_k or a model's recommend")
     if ranked.ndim != 2 or ranked.shape[1] < k:
-        raise ValueError(f"ranked must be (n_users, >= {k}), got shape {ranked.shape}")
+        raise invalid("ranked", ranked, f"an (n_users, >= {k}) array of item indices")
+    if not np.issubdtype(ranked.dtype, np.integer):  # 3.5 or NaN would match no item and score 0 silently
+        raise invalid("ranked", ranked, "integer item indices", why=f"found dtype {ranked.dtype}")
+    if ranked.shape[0] == 0:  # the mean over no users would be NaN
+        raise invalid("ranked", ranked, "at least one user row")
     if len(relevant) != ranked.shape[0]:
-        raise ValueError(f"{len(relevant)} relevance sets for {ranked.shape[0]} ranked rows")
-    if any(len(rel) == 0 for rel in relevant):
-        raise ValueError("every user needs at least one relevant item; drop users with none first")
+        raise invalid("relevant", relevant, f"{ranked.shape[0]} relevance sets, one per ranked row",
+                      why=f"got {len(relevant)}")
+    empty = [u for u, rel in enumerate(relevant) if len(rel) == 0]
+    if empty:
+        raise invalid("relevant", relevant, "at least one relevant item per user",
+                      why=f"rows {empty[:5]} are empty; drop users with none first")
     top = ranked[:, :k]
     repeated = [u for u, row in enumerate(top) if len(set(row.tolist())) < k]
     if repeated:
-        raise ValueError(f"ranked rows {repeated[:5]} repeat an item in their top {k}: a ranking lists each item "
-                         "once (a repeat would be counted as a hit twice)")
+        raise invalid("ranked", top[repeated[:3]].tolist(), f"{k} distinct items in each row's top {k}",
+                      why=f"rows {repeated[:5]} repeat an item; a repeat would be counted as a hit twice")
+    return ranked
 
 
 class RankingUsers(NamedTuple):
@@ -94,18 +116,17 @@ def split_test_users(train_clicks: np.ndarray, test: pd.DataFrame) -> dict[str, 
     training are excluded from their list, so the metrics measure discovery, not repetition. Users
     with no training click are *cold*, the others *warm*; users with no new test click are left out.
     """
-    missing = [c for c in ("user_index", "item_index", "click") if c not in test.columns]
-    if missing:
-        raise ValueError(f"test interactions lack column(s) {missing}; found {list(test.columns)}")
+    check_columns("test", test.columns, ("user_index", "item_index", "click"))
     clicks = np.asarray(train_clicks)
     if clicks.ndim != 2:
-        raise ValueError(f"train_clicks must be a users x items matrix, got shape {clicks.shape}")
+        raise invalid("train_clicks", clicks, "a 2-D users x items click matrix")
     clicked = test[test["click"] == 1]
     for column, size in (("user_index", clicks.shape[0]), ("item_index", clicks.shape[1])):
         out_of_range = clicked[(clicked[column] < 0) | (clicked[column] >= size)]
         if len(out_of_range):
-            raise ValueError(f"{len(out_of_range)} test click(s) have {column} outside [0, {size - 1}] "
-                             f"of the click matrix, e.g. {out_of_range[column].iloc[0]}")
+            raise invalid(f"test column {column!r}", out_of_range[column].head(5).tolist(),
+                          f"indices in [0, {size - 1}] of the click matrix",
+                          why=f"{len(out_of_range)} test clicks outside it, at index {out_of_range.index[:5].tolist()}")
     seen = clicks > 0
     groups: dict[str, tuple[list[int], list[set[int]]]] = {"warm": ([], []), "cold": ([], [])}
     for user, items in clicked.groupby("user_index")["item_index"].apply(set).items():

@@ -16,6 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from recrl_lite.agents.base import Policy, unwrap
+from recrl_lite.errors import check_int, invalid, invalid_type
 from recrl_lite.evaluation.metrics import catalogue_coverage, category_diversity
 from recrl_lite.evaluation.stats import mean_ci
 
@@ -47,17 +48,18 @@ def evaluate_policy(
     base = unwrap(env)
     bound = getattr(policy, "env", None)
     if bound is not None and bound is not base:
-        raise ValueError(f"{policy!r} reads ground truth from another env instance than the one evaluated")
-    if n_users < 1:
-        raise ValueError(f"n_users must be >= 1, got {n_users}")
+        raise invalid("policy", policy, "a policy bound to the env being evaluated",
+                      why="it reads ground truth from another env instance than the one evaluated")
+    n_users = check_int("n_users", n_users, 1)
     seeds = _check_seeds(seeds)
     if users is not None:
         profiles, user_indices = list(users[0]), np.asarray(users[1])
         if len(profiles) != len(user_indices) or user_indices.ndim != 1:
-            raise ValueError(f"users must be (profiles, user_indices) of equal length, got {len(profiles)} "
-                             f"profiles and user_indices of shape {user_indices.shape}")
+            raise invalid("users", users, "(profiles, user_indices) of equal length, with 1-D user_indices",
+                          why=f"got {len(profiles)} profiles and user_indices of shape {user_indices.shape}")
         if n_users > len(profiles):
-            raise ValueError(f"n_users={n_users} is more than the {len(profiles)} logged users to replay")
+            raise invalid("n_users", n_users, f"an int in [1, {len(profiles)}]",
+                          why=f"only {len(profiles)} logged users to replay")
     category = base.catalogue.category
     n_categories = base.config.n_categories
     rows: list[dict[str, Any]] = []
@@ -109,15 +111,27 @@ def evaluate_policy(
 
 
 def _check_seeds(seeds: Iterable[int]) -> list[int]:
-    """A non-empty list of distinct integer seeds (a repeated seed would merge two runs into one)."""
-    values = list(seeds)
+    """A non-empty list of distinct integer seeds >= 0 (a repeated seed would merge two runs into one).
+
+    Negative seeds are refused here because ``np.random.SeedSequence`` refuses them without naming ``seeds``.
+    """
+    if isinstance(seeds, (str, bytes)):  # iterable, but of characters
+        raise invalid_type("seeds", seeds, "an iterable of ints >= 0, such as range(5)")
+    try:
+        values = list(seeds)
+    except TypeError:  # an int or None: not iterable
+        raise invalid_type("seeds", seeds, "an iterable of ints >= 0, such as range(5)") from None
     if not values:
-        raise ValueError("seeds: expected at least one seed, got none")
-    if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in values):
-        raise ValueError(f"seeds: expected integers, got {values}")
+        raise invalid("seeds", values, "at least one seed")
+    if any(isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)) for s in values):
+        raise invalid("seeds", values, "integers")
+    negative = [int(s) for s in values if s < 0]
+    if negative:
+        raise invalid("seeds", values, "integers >= 0", why=f"{negative[:5]} negative; np.random.SeedSequence needs >= 0")
     repeated = sorted({int(s) for s in values if values.count(s) > 1})
     if repeated:
-        raise ValueError(f"seeds: {repeated} repeated; each seed is one independent run, so seeds must be distinct")
+        raise invalid("seeds", values, "distinct seeds",
+                      why=f"{repeated} repeated; each seed is one independent run")
     return [int(s) for s in values]
 
 
@@ -127,9 +141,11 @@ def summarize(sessions: pd.DataFrame, n_items: int) -> pd.DataFrame:
     Also computes per-seed catalogue ``coverage`` (the fraction of items shown at least once).
     Returns a frame indexed by metric with columns ``mean`` and ``ci95``.
     """
-    missing = [c for c in ("seed", "items", *SESSION_METRICS) if c not in sessions.columns]
+    required = ["seed", "items", *SESSION_METRICS]
+    missing = [c for c in required if c not in sessions.columns]
     if missing:
-        raise ValueError(f"sessions frame lacks columns {missing}; pass the output of evaluate_policy")
+        raise invalid("sessions columns", list(sessions.columns), f"the columns {required}",
+                      why=f"missing {missing}; pass the output of evaluate_policy")
     per_seed = sessions.groupby("seed")[list(SESSION_METRICS)].mean()
     per_seed["coverage"] = sessions.groupby("seed")["items"].apply(lambda s: catalogue_coverage(s.tolist(), n_items))
     stats = {metric: mean_ci(per_seed[metric]) for metric in per_seed.columns}
@@ -148,12 +164,14 @@ def compare_policies(
 
     Columns are ``(metric, "mean")`` and ``(metric, "ci95")`` pairs.
     """
+    n_users = check_int("n_users", n_users, 1)
     seeds = _check_seeds(seeds)
     metrics = list(metrics)
     known = (*SESSION_METRICS, "coverage")
     unknown = [m for m in metrics if m not in known]
     if unknown or not metrics:
-        raise ValueError(f"metrics: unknown {unknown or 'none given'}; expected some of {list(known)}")
+        raise invalid("metrics", metrics, f"some of {list(known)}",
+                      why=f"unknown {unknown}" if unknown else "none given")
     n_items = unwrap(env).config.n_items
     table = {}
     for name, policy in policies.items():
@@ -170,9 +188,10 @@ def session_returns_in_lockstep(policy: Any, envs: list[Any], seed: int) -> np.n
     the same ``seed`` (``SeedSequence(seed)``), and the policy is reseeded with ``seed``.
     """
     if not hasattr(policy, "act_batch"):
-        raise ValueError(f"{policy!r} has no act_batch; use evaluate_policy for one-at-a-time policies")
+        raise invalid("policy", policy, "a policy with act_batch",
+                      why="use evaluate_policy for one-at-a-time policies")
     if not envs:
-        raise ValueError("need at least one env")
+        raise invalid("envs", envs, "at least one env")
     policy.seed(seed)
     user_seeds = np.random.SeedSequence(seed).generate_state(len(envs))
     obs = np.stack([env.reset(seed=int(s))[0] for env, s in zip(envs, user_seeds)])
@@ -210,12 +229,14 @@ class LearningCurve:
 
     def __init__(self, make_env: Callable[[], Any], n_users: int = 50, seed: int = 0, every: int = 5_000,
                  modes: Iterable[str] = ("greedy",)):
-        if n_users < 1 or every < 1:
-            raise ValueError(f"need n_users >= 1 and every >= 1, got {n_users}, {every}")
+        n_users = check_int("n_users", n_users, 1)
+        if every < 1:
+            raise invalid("every", every, "an int in [1, inf)")
         self.modes = tuple(modes)
         unknown = [m for m in self.modes if m not in self.MODES]
         if unknown or not self.modes:
-            raise ValueError(f"modes must be among {self.MODES}, got {list(self.modes)}")
+            raise invalid("modes", list(self.modes), f"one or more of {list(self.MODES)}",
+                          why=f"unknown {unknown}" if unknown else "none given")
         self.envs = [make_env() for _ in range(n_users)]
         self.seed, self.every = seed, every
         self.next_checkpoint = 0
@@ -230,7 +251,8 @@ class LearningCurve:
         saved = {name: getattr(agent, name) for name in ("epsilon", "deterministic") if hasattr(agent, name)}
         for mode in self.modes:
             if mode == "sampled" and "deterministic" not in saved:
-                raise ValueError(f"{agent!r} has no sampled mode (no 'deterministic' attribute)")
+                raise invalid("agent", agent, "an agent with a 'deterministic' attribute for mode 'sampled'",
+                              why="it has no sampled mode")
             if "epsilon" in saved:
                 agent.epsilon = 0.0
             if "deterministic" in saved:

@@ -57,6 +57,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from recrl_lite.errors import invalid
+
 Z_975 = 1.959963984540054
 """Two-sided 95% standard-normal quantile used for every interval here."""
 
@@ -132,7 +134,7 @@ def clipped_ips(
     measures only the noise, not the bias.
     """
     if not (_is_real(max_weight) and math.isfinite(max_weight) and max_weight > 0):
-        raise ValueError(f"max_weight must be a finite number > 0, got {max_weight!r}")
+        raise invalid("max_weight", max_weight, "a finite number in (0, inf)")
     r, pi, beta = _per_step_inputs(rewards, target_probs_of_logged, propensities)
     w = np.minimum(pi / beta, float(max_weight))
     return _summarise("clipped_ips", w * r, w)
@@ -160,10 +162,9 @@ def snips(rewards: ArrayLike, target_probs_of_logged: ArrayLike, propensities: A
     w = pi / beta
     total = float(w.sum())
     if total <= 0.0:
-        raise ValueError(
-            "snips: every importance weight is 0 (the target gives probability 0 to every logged action), "
-            "so the self-normalised estimate is 0/0; the logs have no support for this target policy"
-        )
+        raise invalid("target_probs_of_logged", pi, "a positive probability for at least one logged action",
+                      why="every importance weight is 0, so the self-normalised estimate is 0/0; "
+                          "the logs have no support for this target policy")
     value = float((w * r).sum()) / total
     influence = w * (r - value) / w.mean()
     return _summarise("snips", value + influence, w, value=value)
@@ -263,7 +264,7 @@ def deterministic_target(actions_chosen: ArrayLike, n_actions: int) -> np.ndarra
     the behaviour to give every target action a positive probability (module docstring, *Support*).
     """
     if not isinstance(n_actions, (int, np.integer)) or isinstance(n_actions, bool) or n_actions < 1:
-        raise ValueError(f"n_actions must be an int >= 1, got {n_actions!r}")
+        raise invalid("n_actions", n_actions, "an int in [1, inf)")
     a = _actions_1d(actions_chosen, int(n_actions), name="actions_chosen")
     probs = np.zeros((a.shape[0], int(n_actions)))
     probs[np.arange(a.shape[0]), a] = 1.0
@@ -365,10 +366,10 @@ def weighted_per_decision_ips(
     lay = _trajectory_inputs(sessions, rewards, target_probs_of_logged, propensities, steps, discount)
     mean_rho = lay.rho.mean(axis=0)
     if mean_rho[0] <= 0.0:
-        raise ValueError(
-            "weighted_per_decision_ips: every session's first-step weight is 0, so the self-normalised "
-            "estimate is 0/0; the logs have no support for this target policy"
-        )
+        raise invalid("target_probs_of_logged", np.asarray(target_probs_of_logged),
+                      "a positive first-step weight in at least one session",
+                      why="every session's first-step weight is 0, so the self-normalised estimate is 0/0; "
+                          "the logs have no support for this target policy")
     safe = np.where(mean_rho > 0.0, mean_rho, 1.0)
     step_values = np.where(mean_rho > 0.0, (lay.rho * lay.discounted).mean(axis=0) / safe, 0.0)
     value = float(step_values.sum())
@@ -419,19 +420,26 @@ def _min_step_ess(rho: np.ndarray) -> float:
     return float(ess.min())
 
 
+def _rows(bad: np.ndarray) -> str:
+    """Where a 1-D mask is True, for an error's ``why``: ``2 of 30 rows, at [1, 4]``."""
+    rows = np.flatnonzero(bad)
+    more = ", ..." if rows.size > 5 else ""
+    return f"{rows.size} of {bad.size} rows, at [{', '.join(str(i) for i in rows[:5])}{more}]"
+
+
 def _as_1d(x: ArrayLike, name: str) -> np.ndarray:
     arr = np.asarray(x)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array (one entry per logged step), got shape {arr.shape}")
+        raise invalid(name, arr, "a 1-D array (one entry per logged step)")
     if arr.shape[0] == 0:
-        raise ValueError(f"{name} is empty: off-policy evaluation needs at least one logged step")
+        raise invalid(name, arr, "a non-empty array", why="off-policy evaluation needs at least one logged step")
     return arr
 
 
 def _float_1d(x: ArrayLike, name: str) -> np.ndarray:
     arr = _as_1d(x, name)
     if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+        raise invalid(name, arr, "a numeric array")
     return arr.astype(np.float64)
 
 
@@ -439,8 +447,7 @@ def _rewards_1d(x: ArrayLike, name: str = "rewards") -> np.ndarray:
     r = _float_1d(x, name)
     bad = ~np.isfinite(r)
     if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must be finite; {int(bad.sum())} are not (first at row {i}: {r[i]})")
+        raise invalid(name, r[bad][:5].tolist(), "finite values", why=f"not finite in {_rows(bad)}")
     return r
 
 
@@ -448,19 +455,17 @@ def _propensities_1d(x: ArrayLike, name: str = "propensities") -> np.ndarray:
     beta = _float_1d(x, name)
     missing = np.isnan(beta)
     if missing.any():
-        raise ValueError(
-            f"{name} has {int(missing.sum())} NaN values of {beta.shape[0]} (first at row "
-            f"{int(np.flatnonzero(missing)[0])}): the behaviour policy's propensities are missing. "
-            "Log them at serving time (e.g. SoftmaxBehaviourPolicy records last_propensity), or estimate "
-            "beta(a|x) with a model of the logged actions given the context and pass its probabilities"
+        raise invalid(
+            name, beta[missing][:5].tolist(), "the behaviour policy's propensity of every logged action",
+            why=f"missing, NaN in {_rows(missing)}. Log them at serving time (e.g. SoftmaxBehaviourPolicy "
+                "records last_propensity), or estimate beta(a|x) with a model of the logged actions given the "
+                "context and pass its probabilities",
         )
     bad = ~((beta > 0.0) & (beta <= 1.0))
     if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{name} must lie in (0, 1] (the behaviour's probability of the logged action); "
-            f"{int(bad.sum())} do not (first at row {i}: {beta[i]!r}). A logged action cannot have "
-            "probability 0 under the policy that chose it"
+        raise invalid(
+            name, beta[bad][:5].tolist(), "probabilities in (0, 1] (the behaviour's probability of the logged action)",
+            why=f"outside in {_rows(bad)}; a logged action cannot have probability 0 under the policy that chose it",
         )
     return beta
 
@@ -469,57 +474,50 @@ def _probs_1d(x: ArrayLike, name: str = "target_probs_of_logged") -> np.ndarray:
     p = _float_1d(x, name)
     bad = ~((p >= 0.0) & (p <= 1.0))  # also catches NaN
     if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{name} must be probabilities in [0, 1]; {int(bad.sum())} are not (first at row {i}: {p[i]!r})"
-        )
+        raise invalid(name, p[bad][:5].tolist(), "probabilities in [0, 1]", why=f"outside in {_rows(bad)}")
     return p
 
 
 def _prob_matrix(x: ArrayLike, name: str) -> np.ndarray:
     p = np.asarray(x)
     if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array (n, n_actions), got shape {p.shape}")
+        raise invalid(name, p, "a non-empty 2-D array (n, n_actions)")
     if p.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be numeric, got dtype {p.dtype}")
+        raise invalid(name, p, "a numeric array")
     p = p.astype(np.float64)
     bad = ~((p >= 0.0) & (p <= 1.0))
     if bad.any():
-        i, j = (int(k) for k in np.argwhere(bad)[0])
-        raise ValueError(
-            f"{name} must hold probabilities in [0, 1]; {int(bad.sum())} entries do not "
-            f"(first at [{i}, {j}]: {p[i, j]!r})"
-        )
+        where = [[int(i), int(j)] for i, j in np.argwhere(bad)[:5]]
+        raise invalid(name, p[bad][:5].tolist(), "probabilities in [0, 1]",
+                      why=f"{int(bad.sum())} entries are not, at [row, action] {where}")
     sums = p.sum(axis=1)
     off = np.abs(sums - 1.0) > _ROW_SUM_ATOL
     if off.any():
-        i = int(np.flatnonzero(off)[0])
-        raise ValueError(
-            f"each row of {name} must sum to 1 (a distribution over actions); {int(off.sum())} rows do not "
-            f"(first: row {i} sums to {sums[i]!r})"
-        )
+        raise invalid(name, p[off][:3].tolist(), "rows that sum to 1 (a distribution over actions)",
+                      why=f"{_rows(off)}, sum to {sums[off][:5].tolist()}")
     return p
 
 
 def _actions_1d(x: ArrayLike, n_actions: int, name: str = "actions") -> np.ndarray:
     a = _as_1d(x, name)
     if a.dtype.kind == "f":
-        if not (np.isfinite(a).all() and (a == np.round(a)).all()):
-            raise ValueError(f"{name} must be integer action indices, got non-integer values")
+        fractional = ~(np.isfinite(a) & (a == np.round(a)))
+        if fractional.any():
+            raise invalid(name, a[fractional][:5].tolist(), "integer action indices", why=f"in {_rows(fractional)}")
     elif a.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be integer action indices, got dtype {a.dtype}")
+        raise invalid(name, a, "integer action indices")
     a = a.astype(np.int64)
     bad = (a < 0) | (a >= n_actions)
     if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must lie in [0, {n_actions}); row {i} is {a[i]} ({int(bad.sum())} out of range)")
+        raise invalid(name, a[bad][:5].tolist(), f"action indices in [0, {n_actions})", why=f"outside in {_rows(bad)}")
     return a
 
 
 def _same_length(**arrays: np.ndarray) -> None:
     lengths = {name: int(arr.shape[0]) for name, arr in arrays.items()}
     if len(set(lengths.values())) > 1:
-        raise ValueError(f"inputs must have one row per logged step, but their lengths differ: {lengths}")
+        raise invalid("lengths of " + ", ".join(lengths), list(lengths.values()),
+                      "equal lengths (one row per logged step)")
 
 
 def _per_step_inputs(
@@ -536,12 +534,9 @@ def _model_inputs(predicted_rewards_all: ArrayLike, target_probs_all: ArrayLike)
     pi_all = _prob_matrix(target_probs_all, "target_probs_all")
     q = np.asarray(predicted_rewards_all)
     if q.shape != pi_all.shape:
-        raise ValueError(
-            f"predicted_rewards_all must have the shape of target_probs_all (n, n_actions) = {pi_all.shape}, "
-            f"got {q.shape}"
-        )
+        raise invalid("predicted_rewards_all", q, f"the shape {pi_all.shape} of target_probs_all (n, n_actions)")
     if q.dtype.kind not in "biuf" or not np.isfinite(q).all():
-        raise ValueError("predicted_rewards_all must be finite numbers (a reward prediction for every action)")
+        raise invalid("predicted_rewards_all", q, "finite numbers (a reward prediction for every action)")
     return q.astype(np.float64), pi_all
 
 
@@ -564,7 +559,7 @@ def _trajectory_inputs(
     discount: float,
 ) -> _Sessions:
     if not (_is_real(discount) and 0.0 < discount <= 1.0):
-        raise ValueError(f"discount must be in (0, 1], got {discount!r}")
+        raise invalid("discount", discount, "a number in (0, 1]")
     ids = _as_1d(sessions, "sessions")
     r, pi, beta = _per_step_inputs(rewards, target_probs_of_logged, propensities)
     _same_length(sessions=ids, rewards=r)
@@ -573,11 +568,11 @@ def _trajectory_inputs(
     starts = np.flatnonzero(new)
     run_ids, runs = np.unique(ids[starts], return_counts=True)
     if (runs > 1).any():
-        bad = run_ids[runs > 1][0]
-        raise ValueError(
-            f"sessions must be ordered by session and then time, each session one contiguous block; "
-            f"session {bad!r} appears in {int(runs[runs > 1][0])} separate blocks. Sort the log first, "
-            "e.g. order = np.lexsort((steps, sessions))"
+        bad = run_ids[runs > 1][:1].tolist()[0]
+        raise invalid(
+            "sessions", ids, "rows ordered by session and then time, each session one contiguous block",
+            why=f"session {bad!r} appears in {int(runs[runs > 1][0])} separate blocks; sort the log first, "
+                "e.g. order = np.lexsort((steps, sessions))",
         )
     seg = np.cumsum(new) - 1
     pos = np.arange(n) - starts[seg]
@@ -587,9 +582,11 @@ def _trajectory_inputs(
         back = np.flatnonzero(~new[1:] & (np.diff(t) <= 0))
         if back.size:
             i = int(back[0]) + 1
-            raise ValueError(
-                f"steps must increase strictly within each session (rows ordered by time); row {i} of session "
-                f"{ids[i]!r} has step {t[i]:g} after {t[i - 1]:g}. Sort the log by (session, step) first"
+            raise invalid(
+                "steps", t[i - 1 : i + 1].tolist(),
+                "steps that increase strictly within each session (rows ordered by time)",
+                why=f"row {i} of session {ids[i : i + 1].tolist()[0]!r} has step {t[i]:g} after {t[i - 1]:g}; "
+                    "sort the log by (session, step) first",
             )
     m, longest = starts.shape[0], int(pos.max()) + 1
     w = np.ones((m, longest))

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from recrl_lite.errors import invalid, invalid_type
+
 # Word tokens of one or more characters (scikit-learn's default needs two, which would drop
 # "5" in "size 5" or "x" in "2 x 4" without saying so).
 _TOKEN_PATTERN = r"(?u)\b\w+\b"
@@ -37,16 +39,16 @@ _TOKEN_PATTERN = r"(?u)\b\w+\b"
 
 def _texts(texts: Any, name: str) -> list[str]:
     if isinstance(texts, (str, bytes)):
-        raise TypeError(f"{name}: expected a sequence of strings, got a single {type(texts).__name__} {texts!r:.60}")
+        raise invalid_type(name, texts, "a sequence of strings", why="not a single string")
     if not isinstance(texts, Sequence) and hasattr(texts, "tolist"):  # numpy array, pandas Series
         texts = texts.tolist()
     if not isinstance(texts, Sequence):
-        raise TypeError(f"{name}: expected a sequence of strings, got {type(texts).__name__}")
+        raise invalid_type(name, texts, "a sequence of strings")
     if len(texts) == 0:
-        raise ValueError(f"{name}: expected a non-empty sequence of strings, got 0 items")
+        raise invalid(name, texts, "a non-empty sequence of strings")
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TypeError(f"{name}[{i}]: expected a str, got {type(text).__name__} {text!r:.60}")
+            raise invalid_type(f"{name}[{i}]", text, "a str")
     return [str(t) for t in texts]
 
 
@@ -65,13 +67,14 @@ def bag_of_words_features(train_texts: Sequence[str], test_texts: Sequence[str],
     if (not isinstance(ngram_range, tuple) or len(ngram_range) != 2
             or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in ngram_range)
             or not 1 <= ngram_range[0] <= ngram_range[1]):
-        raise ValueError(f"ngram_range: expected a tuple (low, high) of integers with 1 <= low <= high, got {ngram_range!r}")
+        raise invalid("ngram_range", ngram_range, "a tuple (low, high) of integers with 1 <= low <= high")
     vectorizer = CountVectorizer(binary=True, lowercase=True, token_pattern=_TOKEN_PATTERN,
                                  ngram_range=(int(ngram_range[0]), int(ngram_range[1])), dtype=np.float64)
     try:
         train_matrix = vectorizer.fit_transform(train)
     except ValueError as error:  # "empty vocabulary": no training text has a word token
-        raise ValueError(f"train_texts: no word tokens in any of the {len(train)} texts ({error})") from error
+        raise invalid("train_texts", train, "texts with at least one word token",
+                      why=f"none of the {len(train)} texts has one: {error}") from error
     test_matrix = vectorizer.transform(test)
     return np.asarray(train_matrix.toarray()), np.asarray(test_matrix.toarray())
 
@@ -79,33 +82,37 @@ def bag_of_words_features(train_texts: Sequence[str], test_texts: Sequence[str],
 def _features(values: Any, name: str) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), got shape {array.shape}")
+        raise invalid(name, array, "a 2-D array (n_samples, n_features)")
     if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"{name}: expected at least one sample and one feature, got shape {array.shape}")
+        raise invalid(name, array, "at least one sample and one feature")
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise ValueError(f"{name}: expected numeric features, got dtype {array.dtype}")
+        raise invalid(name, array, "numeric features")
     array = array.astype(np.float64)
-    if not np.isfinite(array).all():
-        bad = np.argwhere(~np.isfinite(array))[0]
-        raise ValueError(f"{name}: expected finite values, got {array[tuple(bad)]} at row {bad[0]}, column {bad[1]}")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        where = [[int(i), int(j)] for i, j in np.argwhere(bad)[:5]]
+        raise invalid(name, array[bad][:5].tolist(), "finite values",
+                      why=f"{int(bad.sum())} entries are not, at [row, column] {where}")
     return array
 
 
 def _labels(values: Any, name: str, n_rows: int, features_name: str) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-D array of binary labels, got shape {array.shape}")
+        raise invalid(name, array, "a 1-D array of binary labels")
     if len(array) != n_rows:
-        raise ValueError(f"{name}: expected {n_rows} labels (one per row of {features_name}), got {len(array)}")
+        raise invalid(name, array, f"{n_rows} labels (one per row of {features_name})", why=f"got {len(array)}")
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise ValueError(f"{name}: expected binary labels in {{0, 1}} or bool, got dtype {array.dtype}")
+        raise invalid(name, array, "binary labels in {0, 1} or bool")
     values_seen = np.unique(array)
-    if not np.isin(values_seen, [0, 1]).all():
-        raise ValueError(f"{name}: expected binary labels in {{0, 1}} or bool, got values {values_seen[:10].tolist()}")
+    not_binary = ~np.isin(array, [0, 1])
+    if not_binary.any():
+        raise invalid(name, np.unique(array[not_binary])[:5].tolist(), "binary labels in {0, 1} or bool",
+                      why=f"{int(not_binary.sum())} labels are not, at rows {np.flatnonzero(not_binary)[:5].tolist()}")
     labels = array.astype(np.int64)
     if values_seen.size < 2:
-        raise ValueError(f"{name}: both classes must be present, got only label {int(labels[0])} "
-                         f"in {len(labels)} samples")
+        raise invalid(name, array, "both classes 0 and 1",
+                      why=f"only label {int(labels[0])} in {len(labels)} samples")
     return labels
 
 
@@ -126,12 +133,12 @@ def linear_probe_auc(train_features: Any, train_labels: Any, test_features: Any,
     x_train = _features(train_features, "train_features")
     x_test = _features(test_features, "test_features")
     if x_train.shape[1] != x_test.shape[1]:
-        raise ValueError(f"test_features: expected {x_train.shape[1]} columns like train_features, "
-                         f"got {x_test.shape[1]}")
+        raise invalid("test_features", x_test, f"{x_train.shape[1]} columns like train_features",
+                      why=f"got {x_test.shape[1]}")
     y_train = _labels(train_labels, "train_labels", len(x_train), "train_features")
     y_test = _labels(test_labels, "test_labels", len(x_test), "test_features")
     if isinstance(C, bool) or not isinstance(C, (int, float, np.integer, np.floating)) or not (np.isfinite(C) and C > 0):
-        raise ValueError(f"C: expected a finite number > 0, got {C!r}")
+        raise invalid("C", C, "a finite number in (0, inf)")
 
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=float(C), solver="lbfgs", max_iter=2000))
     probe.fit(x_train, y_train)

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from recrl_lite.errors import invalid
+
 # Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30.
 _T975 = (
     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
@@ -18,7 +20,7 @@ _T975 = (
 def t_quantile_975(df: int) -> float:
     """t_{0.975} with ``df`` degrees of freedom (normal 1.96 beyond 30, where t is within 2%)."""
     if df < 1:
-        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+        raise invalid("df", df, "an int in [1, inf)", why="degrees of freedom")
     return _T975[df - 1] if df <= len(_T975) else 1.96
 
 
@@ -26,9 +28,9 @@ def mean_ci(values: Iterable[float]) -> tuple[float, float]:
     """Mean and half-width of its 95% t-interval. One value gives a half-width of NaN."""
     x = np.asarray(list(values), dtype=float)
     if x.size == 0:
-        raise ValueError("mean_ci needs at least one value")
-    if np.isnan(x).any():
-        raise ValueError("mean_ci got NaN values")
+        raise invalid("values", x, "at least one value")
+    if not np.isfinite(x).all():  # inf would give (inf, nan): no interval at all
+        raise invalid("values", x, "finite values", why=f"{int((~np.isfinite(x)).sum())} NaN or inf entries")
     if x.size == 1:
         return float(x[0]), math.nan
     half = t_quantile_975(x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
@@ -50,5 +52,5 @@ def paired_difference_ci(a: Iterable[float], b: Iterable[float]) -> tuple[float,
     """
     x, y = np.asarray(list(a), dtype=float), np.asarray(list(b), dtype=float)
     if x.shape != y.shape:
-        raise ValueError(f"paired values need equal lengths, got {x.shape[0]} and {y.shape[0]}")
+        raise invalid("b", y, f"as many values as a ({x.shape[0]})", why="the values are paired, one per seed")
     return mean_ci(x - y)

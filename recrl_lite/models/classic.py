@@ -31,6 +31,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from recrl_lite.errors import check_finite, check_int, invalid
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -65,18 +67,20 @@ def click_matrix(
     ``binary=True`` then clips the counts to 0/1. Shown-but-not-clicked rows contribute 0.
     Introduced in chapter 2.
     """
-    missing = [c for c in ("user_index", "item_index", value) if c not in interactions.columns]
+    required = ["user_index", "item_index", value]
+    missing = [c for c in required if c not in interactions.columns]
     if missing:
-        raise ValueError(f"interactions lack column(s) {missing}; found {list(interactions.columns)} "
-                         "(prepare the dataset with recrl_lite.data.prepare first)")
-    if n_users < 1 or n_items < 1:
-        raise ValueError(f"need n_users >= 1 and n_items >= 1, got {n_users}, {n_items}")
+        raise invalid("interactions columns", list(interactions.columns), f"the columns {required}",
+                      why=f"missing {missing}; prepare the dataset with recrl_lite.data.prepare first")
+    n_users = check_int("n_users", n_users, low=1)
+    n_items = check_int("n_items", n_items, low=1)
     users = interactions["user_index"].to_numpy()
     items = interactions["item_index"].to_numpy()
     for name, idx, n in (("user_index", users, n_users), ("item_index", items, n_items)):
         if idx.size and (idx.min() < 0 or idx.max() >= n):
             bad = idx[(idx < 0) | (idx >= n)]
-            raise ValueError(f"{name} values {bad[:5].tolist()} are outside [0, {n - 1}]")
+            raise invalid(f"interactions {name} values", bad[:5].tolist(), f"indices in [0, {n - 1}]",
+                          why=f"{bad.size} rows outside")
     values = interactions[value].to_numpy(dtype=float)
     matrix = np.zeros((n_users, n_items))
     np.add.at(matrix, (users, items), values)
@@ -92,8 +96,10 @@ def cosine_similarity(a: FloatArray, b: FloatArray) -> FloatArray:
     """
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"cosine_similarity needs (n, d) and (m, d) arrays, got {a.shape} and {b.shape}")
+    if a.ndim != 2:
+        raise invalid("a", a, "an (n, d) array")
+    if b.ndim != 2 or b.shape[1] != a.shape[1]:
+        raise invalid("b", b, f"an (m, d) array with the width of a, d = {a.shape[1]}")
     na = np.linalg.norm(a, axis=1, keepdims=True)
     nb = np.linalg.norm(b, axis=1, keepdims=True)
     return (a / np.where(na > 0, na, 1.0)) @ (b / np.where(nb > 0, nb, 1.0)).T
@@ -111,43 +117,41 @@ def top_k(scores: npt.ArrayLike, k: int, exclude: npt.ArrayLike | None = None) -
     if s.ndim == 1:
         s = s[None, :]
     if s.ndim != 2:
-        raise ValueError(f"scores must be (n_items,) or (n_users, n_items), got shape {s.shape}")
+        raise invalid("scores", s, "an (n_items,) or (n_users, n_items) array")
     if np.isnan(s).any():
-        raise ValueError("scores contain NaN")
+        raise invalid("scores", s, "no NaN", why=f"{int(np.isnan(s).sum())} NaN entries")
     if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+        raise invalid("k", k, "a positive int")
     if exclude is not None:
         mask = np.asarray(exclude)
         if mask.shape != s.shape or mask.dtype != bool:
-            raise ValueError(f"exclude must be a boolean mask of shape {s.shape}, got {mask.dtype} {mask.shape}")
+            raise invalid("exclude", mask, f"a boolean mask of shape {s.shape}")
         allowed = (~mask).sum(axis=1).min()
         if k > allowed:
-            raise ValueError(f"k={k} but some row has only {allowed} items left after exclusion")
+            raise invalid("k", k, f"at most {allowed}", why=f"some row has only {allowed} items left after exclusion")
         s = np.where(mask, -np.inf, s)
     if k > s.shape[1]:
-        raise ValueError(f"k={k} exceeds the number of items ({s.shape[1]})")
+        raise invalid("k", k, f"at most the number of items, {s.shape[1]}")
     return np.argsort(-s, axis=1, kind="stable")[:, :k].astype(np.int64)
 
 
 def _check_matrix(x: npt.ArrayLike, name: str = "X") -> FloatArray:
     arr = np.asarray(x, dtype=float)
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D (n_users, n_items) matrix, got shape {arr.shape}")
+        raise invalid(name, arr, "a 2-D (n_users, n_items) matrix")
     if arr.shape[0] < 1 or arr.shape[1] < 2:
-        raise ValueError(f"{name} needs at least 1 user and 2 items, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise invalid(name, arr, "an (n_users, n_items) matrix with at least 1 user and 2 items")
+    check_finite(name, arr)
     return arr
 
 
 def _check_features(f: npt.ArrayLike | None, rows: int, name: str, model: str) -> FloatArray:
     if f is None:
-        raise ValueError(f"{model} needs {name} ({rows} rows)")
+        raise invalid(name, f, f"a ({rows}, n_features) array", why=f"{model} needs {name}")
     arr = np.asarray(f, dtype=float)
     if arr.ndim != 2 or arr.shape[0] != rows:
-        raise ValueError(f"{name} must have shape ({rows}, n_features), got {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise invalid(name, arr, f"shape ({rows}, n_features)")
+    check_finite(name, arr)
     return arr
 
 
@@ -178,13 +182,14 @@ class Recommender:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
         users = np.array(user_indices, ndmin=1)
         if users.ndim != 1:
-            raise ValueError(f"user_indices must be 1-D, got shape {users.shape}")
+            raise invalid("user_indices", users, "a 1-D array of user indices")
         if users.size and not np.issubdtype(users.dtype, np.integer):
-            raise ValueError(f"user_indices must be integers, got dtype {users.dtype}")
+            raise invalid("user_indices", users, "integer user indices")
         users = users.astype(np.int64)
         bad = users[(users < 0) | (users >= self.n_users_)]
         if bad.size:
-            raise ValueError(f"unknown user indices {bad[:5].tolist()}: the model was fitted on {self.n_users_} users")
+            raise invalid("user_indices", bad[:5].tolist(), f"known users in [0, {self.n_users_ - 1}]",
+                          why=f"the model was fitted on {self.n_users_} users")
         return users
 
     def score(self, user_indices: npt.ArrayLike) -> FloatArray:
@@ -230,7 +235,7 @@ class UserKNN(Recommender):
     def __init__(self, k: int = 50):
         super().__init__()
         if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+            raise invalid("k", k, "an int >= 1")
         self.k = k
 
     def fit(self, X: npt.ArrayLike, **features: Any) -> UserKNN:  # noqa: N803
@@ -268,7 +273,7 @@ class ItemKNN(Recommender):
     def __init__(self, k: int | None = None, normalize: bool = False):
         super().__init__()
         if k is not None and k < 1:
-            raise ValueError(f"k must be >= 1 or None, got {k}")
+            raise invalid("k", k, "an int >= 1 or None")
         self.k = k
         self.normalize = normalize
 
@@ -315,8 +320,12 @@ class MatrixFactorization(Recommender):
 
     def __init__(self, n_factors: int = 4, reg: float = 10.0, n_iters: int = 15, seed: int = 0):
         super().__init__()
-        if n_factors < 1 or reg < 0 or n_iters < 1:
-            raise ValueError(f"need n_factors >= 1, reg >= 0, n_iters >= 1; got {n_factors}, {reg}, {n_iters}")
+        if n_factors < 1:
+            raise invalid("n_factors", n_factors, "an int >= 1")
+        if reg < 0:
+            raise invalid("reg", reg, "a number >= 0")
+        if n_iters < 1:
+            raise invalid("n_iters", n_iters, "an int >= 1")
         self.n_factors = n_factors
         self.reg = reg
         self.n_iters = n_iters
@@ -351,11 +360,11 @@ class MatrixFactorization(Recommender):
         if weights is not None:
             w = np.asarray(weights, dtype=float)
             if w.shape != x.shape:
-                raise ValueError(f"weights must have the shape of X {x.shape}, got {w.shape}")
+                raise invalid("weights", w, f"the shape of X, {x.shape}")
             if not np.isfinite(w).all() or (w < 0).any():
-                raise ValueError("weights must be finite and non-negative")
+                raise invalid("weights", w, "finite, non-negative weights")
             if w.sum() == 0:
-                raise ValueError("weights are all zero: nothing to fit")
+                raise invalid("weights", w, "a positive weight somewhere", why="all zero: nothing to fit")
         n_users, n_items = x.shape
         self.n_users_, self.n_items_ = n_users, n_items
         rng = np.random.default_rng(self.seed)
@@ -405,13 +414,14 @@ class PureSVD(Recommender):
     def __init__(self, n_factors: int = 4):
         super().__init__()
         if not isinstance(n_factors, (int, np.integer)) or n_factors < 1:
-            raise ValueError(f"n_factors must be a positive integer, got {n_factors!r}")
+            raise invalid("n_factors", n_factors, "a positive int")
         self.n_factors = int(n_factors)
 
     def fit(self, X: npt.ArrayLike, **features: Any) -> PureSVD:  # noqa: N803
         x = _check_matrix(X)
         if self.n_factors > min(x.shape):
-            raise ValueError(f"n_factors={self.n_factors} exceeds the rank bound min{x.shape} = {min(x.shape)}")
+            raise invalid("n_factors", self.n_factors, f"at most min{x.shape} = {min(x.shape)}",
+                          why="the rank bound of X")
         self.n_users_, self.n_items_ = x.shape
         # the right singular vectors of X are the eigenvectors of the small n_items x n_items
         # matrix X^T X, and its eigenvalues the squared singular values (ascending from eigh)
@@ -471,7 +481,7 @@ class Hybrid(Recommender):
     def __init__(self, alpha: float = 0.8, mf: MatrixFactorization | None = None, demographic_reg: float = 1.0):
         super().__init__()
         if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+            raise invalid("alpha", alpha, "a number in [0, 1]")
         self.alpha = alpha
         self.mf = mf if mf is not None else MatrixFactorization()
         self.content = ContentBased()
@@ -492,7 +502,8 @@ class Hybrid(Recommender):
         self.cold_ = x.sum(axis=1) == 0
         warm = ~self.cold_
         if not warm.any():
-            raise ValueError("Hybrid needs at least one user with clicks to learn the demographic map")
+            raise invalid("X", x, "at least one user with clicks",
+                          why="Hybrid learns the demographic map from the users who have clicks")
         design = np.hstack([u, np.ones((u.shape[0], 1))])
         targets = np.hstack([self.mf.P_, self.mf.user_bias_[:, None], self.content.profiles_])
         self.demographic_map_ = MatrixFactorization._solve(

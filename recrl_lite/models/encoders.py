@@ -39,6 +39,7 @@ from gymnasium import spaces
 from torch import nn
 
 from recrl_lite.envs.ecommerce import ObservationLayout
+from recrl_lite.errors import invalid
 
 
 def _bounds(observation_space: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
@@ -48,11 +49,12 @@ def _bounds(observation_space: Any, owner: str) -> tuple[np.ndarray, np.ndarray]
     checkpoint's bounds into the env's observation space.
     """
     if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
-        raise ValueError(f"{owner} needs a flat Box observation space, got {observation_space}")
+        raise invalid("observation_space", observation_space, "a flat (1-D) gymnasium Box",
+                      why=f"{owner} reads flat observations")
     low = np.array(observation_space.low, dtype=np.float32, copy=True)
     high = np.array(observation_space.high, dtype=np.float32, copy=True)
     if not (np.isfinite(low).all() and np.isfinite(high).all()):
-        raise ValueError(f"{owner} needs finite observation bounds to scale by")
+        raise invalid("observation_space", observation_space, "a Box with finite bounds", why=f"{owner} scales by them")
     return low, high
 
 
@@ -70,7 +72,7 @@ class MLPEncoder(nn.Module):
         super().__init__()
         low, high = _bounds(observation_space, "MLPEncoder")
         if not hidden:
-            raise ValueError("MLPEncoder needs at least one hidden layer")
+            raise invalid("hidden", hidden, "at least one hidden layer width")
         self.register_buffer("low", torch.tensor(low))
         self.register_buffer("scale", torch.tensor(1.0 / np.maximum(high - low, 1e-6)))
         layers: list[nn.Module] = []
@@ -84,7 +86,7 @@ class MLPEncoder(nn.Module):
 
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
         if observation.shape[-1] != self.input_dim:
-            raise ValueError(f"MLPEncoder expects observations of size {self.input_dim}, got shape {tuple(observation.shape)}")
+            raise invalid("observation", observation, f"size {self.input_dim} in the last dimension")
         return self.net((observation - self.low) * self.scale)
 
 
@@ -92,8 +94,8 @@ def encoder_width(encoder: nn.Module) -> int:
     """The feature width ``output_dim`` of a pluggable encoder, which sizes the heads built on it."""
     width = getattr(encoder, "output_dim", None)
     if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width < 1:
-        raise ValueError(f"an encoder must have a positive integer attribute output_dim (the width of phi(s)); "
-                         f"{type(encoder).__name__} has output_dim={width!r}")
+        raise invalid(f"{type(encoder).__name__}.output_dim", width, "a positive int attribute output_dim",
+                      why="an encoder's output_dim is the width of phi(s), which sizes the heads")
     return int(width)
 
 
@@ -108,7 +110,7 @@ def count_parameters(module: nn.Module) -> int:
 
 def _positive_int(value: Any, name: str, owner: str) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
+        raise invalid(name, value, "a positive int", why=f"an argument of {owner}")
     return int(value)
 
 
@@ -128,20 +130,21 @@ class _SequenceEncoder(nn.Module):
         owner = type(self).__name__
         low, high = _bounds(observation_space, owner)
         if not isinstance(layout, ObservationLayout):
-            raise ValueError(f"{owner}: layout must be an ObservationLayout (env.unwrapped.layout), got {type(layout).__name__}")
+            raise invalid("layout", layout, "an ObservationLayout (env.unwrapped.layout)",
+                          why=f"{owner} got type {type(layout).__name__}")
         if layout.size != low.shape[0]:
-            raise ValueError(f"{owner}: layout describes observations of size {layout.size}, "
-                             f"but the observation space has size {low.shape[0]}")
+            raise invalid("layout.size", layout.size, f"{low.shape[0]}, the size of the observation space",
+                          why=f"{owner} reads the observation through the layout")
         self.n_items = _positive_int(n_items, "n_items", owner)
         items = np.arange(layout.size)[layout.recent_items]
         clicks = np.arange(layout.size)[layout.recent_clicks]
         if items.size < 1 or items.size != clicks.size:
-            raise ValueError(f"{owner}: layout needs recent_items and recent_clicks slices of the same, positive "
-                             f"length, got {items.size} and {clicks.size}")
+            raise invalid("layout recent_items and recent_clicks lengths", (items.size, clicks.size),
+                          "two equal, positive lengths", why=f"{owner} reads them as one sequence")
         top = float(high[items].max())
         if top > self.n_items - 1:
-            raise ValueError(f"{owner}: n_items={self.n_items}, but the observation space allows item ids up to {top:g} "
-                             f"(pass the env's n_items)")
+            raise invalid("n_items", self.n_items, f"at least {top + 1:g}",
+                          why=f"the observation space allows item ids up to {top:g}; pass the env's n_items")
         context = np.setdiff1d(np.arange(layout.size), np.concatenate([items, clicks]))
         self.input_dim = int(layout.size)
         self.history_length = int(items.size)
@@ -163,16 +166,16 @@ class _SequenceEncoder(nn.Module):
         """(item ids + 1 with 0 for padding, click flags, valid mask, scaled context, leading shape)."""
         owner = type(self).__name__
         if observation.ndim < 1 or observation.shape[-1] != self.input_dim:
-            raise ValueError(f"{owner} expects observations of size {self.input_dim} (shape (batch, {self.input_dim}) "
-                             f"or ({self.input_dim},)), got shape {tuple(observation.shape)}")
+            raise invalid("observation", observation, f"observations of size {self.input_dim}, "
+                          f"shape (batch, {self.input_dim}) or ({self.input_dim},)", why=owner)
         lead = tuple(observation.shape[:-1])
         x = observation.reshape(-1, self.input_dim).float()
         raw = x.index_select(1, self.items_index)
         bad = (raw != raw.round()) | (raw < -1) | (raw > self.n_items - 1)
         if bool(bad.any()):
             value = raw[bad][0].item()
-            raise ValueError(f"{owner}: recent_items must hold integer item ids in [0, {self.n_items - 1}] or -1 "
-                             f"(no item), got {value!r}")
+            raise invalid("observation recent_items entry", value,
+                          f"an integer item id in [0, {self.n_items - 1}] or -1 (no item)", why=owner)
         ids = raw.long() + 1  # 0 is the padding index
         clicks = x.index_select(1, self.clicks_index)
         context = (x.index_select(1, self.context_index) - self.context_low) * self.context_scale
@@ -264,11 +267,12 @@ class TransformerEncoder(_SequenceEncoder):
         self.d_model = _positive_int(d_model, "d_model", "TransformerEncoder")
         self.n_heads = _positive_int(n_heads, "n_heads", "TransformerEncoder")
         if self.d_model % self.n_heads:
-            raise ValueError(f"TransformerEncoder: d_model={d_model} must be divisible by n_heads={n_heads}")
+            raise invalid("d_model", d_model, f"a multiple of n_heads={n_heads}",
+                          why="each head attends over d_model / n_heads dimensions")
         n_layers = _positive_int(n_layers, "n_layers", "TransformerEncoder")
         dim_feedforward = _positive_int(dim_feedforward, "dim_feedforward", "TransformerEncoder")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"TransformerEncoder: dropout must be in [0, 1), got {dropout!r}")
+            raise invalid("dropout", dropout, "a number in [0, 1)")
         self.output_dim = _positive_int(output_dim, "output_dim", "TransformerEncoder")
         self.item_embedding = nn.Embedding(self.n_items + 1, self.d_model, padding_idx=0)
         self.position_embedding = nn.Embedding(self.history_length, self.d_model)

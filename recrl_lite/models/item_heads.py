@@ -37,6 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from recrl_lite.errors import invalid, invalid_type
+
 
 def _mlp(width: int, hidden: Sequence[int], out: int) -> nn.Module:
     layers: list[nn.Module] = []
@@ -54,10 +56,10 @@ def _as_feature_matrix(item_features: np.ndarray | torch.Tensor, name: str = "it
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3 or min(x.shape) < 1:
-        raise ValueError(f"{name}: expected a (n_items, feature_dim) matrix, or (n_views, n_items, feature_dim) "
-                         f"for several descriptions of each item, got shape {tuple(x.shape)}")
+        raise invalid(name, item_features, "an (n_items, feature_dim) matrix, or (n_views, n_items, feature_dim) "
+                      "for several descriptions of each item, with every size >= 1")
     if not torch.isfinite(x).all():
-        raise ValueError(f"{name}: contains NaN or inf")
+        raise invalid(name, item_features, "finite values", why=f"{int((~torch.isfinite(x)).sum())} NaN or inf entries")
     return x.clone()
 
 
@@ -87,19 +89,20 @@ class TwoTowerItemHead(nn.Module):
     ):
         super().__init__()
         if isinstance(in_features, bool) or not isinstance(in_features, int) or in_features < 1:
-            raise ValueError(f"in_features: expected the encoder width, an int >= 1, got {in_features!r}")
+            raise invalid("in_features", in_features, "the encoder width, an int >= 1")
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim: expected an int >= 1, got {dim!r}")
+            raise invalid("dim", dim, "an int >= 1")
         if item_features is None:
             if not id_embeddings:
-                raise ValueError("a head with item_features=None needs id_embeddings=True (it would have no item tower)")
+                raise invalid("id_embeddings", id_embeddings, "True when item_features is None",
+                              why="the head would have no item tower")
             if n_items is None or isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 1:
-                raise ValueError(f"n_items: an id-only head needs the number of items, an int >= 1, got {n_items!r}")
+                raise invalid("n_items", n_items, "the number of items, an int >= 1", why="an id-only head needs it")
             features = torch.zeros(1, n_items, 0)
         else:
             features = _as_feature_matrix(item_features)
             if n_items is not None and n_items != features.shape[1]:
-                raise ValueError(f"n_items={n_items!r} but item_features has {features.shape[1]} items")
+                raise invalid("n_items", n_items, f"None or {features.shape[1]}, the number of items in item_features")
         self.register_buffer("item_features", features)
         self.register_buffer("view", torch.zeros(features.shape[1], dtype=torch.long))
         self.n_items = int(features.shape[1])
@@ -137,7 +140,7 @@ class TwoTowerItemHead(nn.Module):
         policy gradient needs the same features when acting and when updating.
         """
         if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng: expected a numpy Generator, got {type(rng).__name__}")
+            raise invalid_type("rng", rng, "a numpy Generator (np.random.default_rng(seed))")
         self.view = torch.as_tensor(rng.integers(self.n_views, size=self.n_items), device=self.view.device)
 
     def item_vectors(self) -> torch.Tensor:
@@ -165,19 +168,21 @@ class TwoTowerItemHead(nn.Module):
         device = self.item_features.device
         if item_features is None:
             if self.item_tower is not None:
-                raise ValueError("set_catalogue: this head reads item text; pass the new catalogue's item_features")
+                raise invalid("item_features", item_features, "the new catalogue's item features",
+                              why="this head reads item text")
             n = self.n_items if n_items is None else n_items
             features = torch.zeros(1, n, 0)
         else:
             if self.item_tower is None:
-                raise ValueError("set_catalogue: this is an id-only head; it takes no item_features")
+                raise invalid("item_features", item_features, "None", why="this is an id-only head; it takes no item_features")
             features = _as_feature_matrix(item_features)
             if features.shape[2] != self.item_features.shape[2]:
-                raise ValueError(f"item_features: expected width {self.item_features.shape[2]} (the width the item "
-                                 f"tower was built for), got {features.shape[2]}")
+                raise invalid("item_features", item_features, f"width {self.item_features.shape[2]} "
+                              "(the width the item tower was built for)", why=f"got width {features.shape[2]}")
         if features.shape[1] != self.n_items:
-            raise ValueError(f"set_catalogue: the agent's action space has {self.n_items} items, the new catalogue "
-                             f"{features.shape[1]}")
+            name, value = ("n_items", n_items) if item_features is None else ("item_features", item_features)
+            raise invalid(name, value, f"{self.n_items} items, the agent's action space",
+                          why=f"the new catalogue has {features.shape[1]}")
         self.item_features = features.to(device)
         self.view = torch.zeros(self.n_items, dtype=torch.long, device=device)
         if self.id_embedding is not None:
@@ -207,18 +212,19 @@ class PCAProjection:
         x = np.asarray(embeddings, dtype=np.float64)
         x = x.reshape(-1, x.shape[-1]) if x.ndim == 3 else x
         if x.ndim != 2 or x.shape[0] < 2:
-            raise ValueError(f"embeddings: expected an (n, d) matrix with n >= 2, got shape {np.shape(embeddings)}")
+            raise invalid("embeddings", embeddings, "an (n, d) matrix with n >= 2, or (n_views, n, d)")
         if not np.isfinite(x).all():
-            raise ValueError("embeddings: contains NaN or inf")
+            raise invalid("embeddings", embeddings, "finite values", why=f"{int((~np.isfinite(x)).sum())} NaN or inf entries")
         if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) \
                 or not 1 <= n_components <= min(x.shape) - 1:
-            raise ValueError(f"n_components: expected an int in [1, {min(x.shape) - 1}] for {x.shape[0]} rows of "
-                             f"width {x.shape[1]}, got {n_components!r}")
+            raise invalid("n_components", n_components, f"an int in [1, {min(x.shape) - 1}]",
+                          why=f"for {x.shape[0]} rows of width {x.shape[1]}")
         mean = x.mean(axis=0)
         _, singular, vt = np.linalg.svd(x - mean, full_matrices=False)
         scale = singular[:n_components] / math.sqrt(x.shape[0])
         if scale[-1] <= 1e-12:
-            raise ValueError(f"n_components={n_components}: the embeddings span fewer dimensions than that")
+            raise invalid("n_components", n_components, "at most the number of dimensions the embeddings span",
+                          why="the embeddings span fewer dimensions than that")
         return cls(mean=mean, components=vt[:n_components].T, scale=scale)
 
     @property
@@ -229,23 +235,24 @@ class PCAProjection:
         """Project (..., d) embeddings to (..., k) float32 components."""
         x = np.asarray(embeddings, dtype=np.float64)
         if x.shape[-1] != self.mean.shape[0]:
-            raise ValueError(f"embeddings: expected width {self.mean.shape[0]}, got shape {x.shape}")
+            raise invalid("embeddings", embeddings, f"width {self.mean.shape[0]} in the last dimension")
         return (((x - self.mean) @ self.components) / self.scale).astype(np.float32)
 
 
 def build_item_head(head_factory: Callable[[int], nn.Module], width: int, n_actions: int) -> nn.Module:
     """Call ``head_factory(width)`` and check that the head maps (batch, width) to (batch, n_actions)."""
     if not callable(head_factory) or isinstance(head_factory, nn.Module):
-        raise ValueError("head_factory must be a function of the encoder width returning a new nn.Module (e.g. "
-                         f"lambda width: TwoTowerItemHead(width, item_text_embeddings)), got {type(head_factory).__name__}")
+        raise invalid("head_factory", head_factory, "a function of the encoder width returning a new nn.Module "
+                      "(e.g. lambda width: TwoTowerItemHead(width, item_text_embeddings))",
+                      why=f"got type {type(head_factory).__name__}")
     head = head_factory(width)
     if not isinstance(head, nn.Module):
-        raise ValueError(f"head_factory returned {type(head).__name__}, expected an nn.Module")
+        raise invalid(f"head_factory({width})", head, "an nn.Module", why=f"it returned type {type(head).__name__}")
     with torch.no_grad():
         probe = head(torch.zeros(2, width))
     if tuple(probe.shape) != (2, n_actions):
-        raise ValueError(f"head_factory's head maps (batch, {width}) to {tuple(probe.shape)[1:]}, "
-                         f"expected ({n_actions},): one score per item of the action space")
+        raise invalid("head_factory's head output shape", tuple(probe.shape)[1:],
+                      f"({n_actions},): one score per item of the action space", why=f"for a (batch, {width}) input")
     return head
 
 

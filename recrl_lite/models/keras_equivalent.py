@@ -46,6 +46,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from recrl_lite.errors import invalid
+
 _INSTALL_HINT = "install it with `python -m pip install keras==3.15.1` (it runs on the torch backend, no TensorFlow needed)"
 
 
@@ -77,7 +79,7 @@ def _import_keras() -> Any:
 
 def _check_width(name: str, value: int, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise invalid(name, value, f"an int >= {minimum}")
     return int(value)
 
 
@@ -193,16 +195,15 @@ class TwoTowerScorer(nn.Module):
 
     def _check(self, name: str, x: torch.Tensor, width: int) -> None:
         if x.ndim != 2 or x.shape[1] != width:
-            raise ValueError(f"{name} must have shape (batch, {width}), got {tuple(x.shape)}")
+            raise invalid(name, x, f"shape (batch, {width})")
 
     def forward(self, user_features: torch.Tensor, item_features: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of (user, item) pairs: row b of each input is one pair; shape (batch,)."""
         self._check("user_features", user_features, self.n_user_features)
         self._check("item_features", item_features, self.n_item_features)
         if user_features.shape[0] != item_features.shape[0]:
-            raise ValueError(f"user_features and item_features must have the same batch size (one row per pair), "
-                             f"got {user_features.shape[0]} and {item_features.shape[0]}; "
-                             "use score_all_items to score every item for every user")
+            raise invalid("item_features", item_features, f"{user_features.shape[0]} rows, the batch size of user_features",
+                          why="one row per (user, item) pair; score_all_items scores every item for every user")
         x = torch.cat([torch.relu(self.user_tower(user_features)), torch.relu(self.item_tower(item_features))], dim=-1)
         if self.head is not None:
             x = torch.relu(self.head(x))
@@ -239,8 +240,9 @@ def _keras_dense_layers(keras_model: Any) -> list[Any]:
         if not layer.weights:
             continue
         if type(layer).__name__ != "Dense" or getattr(layer, "bias", None) is None or len(layer.weights) != 2:
-            raise ValueError(f"copy_keras_weights copies Dense layers with a kernel and a bias; keras layer "
-                             f"{layer.name!r} is a {type(layer).__name__} with {len(layer.weights)} weight(s)")
+            raise invalid("keras layer", layer.name, "a Dense layer with a kernel and a bias",
+                          why=f"it is a {type(layer).__name__} with {len(layer.weights)} weight(s); "
+                              "copy_keras_weights copies Dense layers")
         dense.append(layer)
     return dense
 
@@ -259,20 +261,21 @@ def copy_keras_weights(keras_model: Any, torch_module: nn.Module) -> nn.Module:
     dense_names = [layer.name for layer in dense]
     missing = [name for name in dense_names if name not in linears]
     if missing:
-        raise ValueError(f"keras Dense layer(s) {missing} have no nn.Linear of the same name in "
-                         f"{type(torch_module).__name__}, whose Linear layers are {sorted(linears)}")
+        raise invalid("keras Dense layers", missing, f"names of the Linear layers of {type(torch_module).__name__}, "
+                      f"{sorted(linears)}", why=f"no nn.Linear of the same name in {type(torch_module).__name__}")
     unfilled = sorted(set(linears) - set(dense_names))
     if unfilled:
-        raise ValueError(f"nn.Linear layer(s) {unfilled} of {type(torch_module).__name__} have no keras Dense layer "
-                         f"of the same name; the keras Dense layers are {dense_names}")
+        raise invalid(f"nn.Linear layers of {type(torch_module).__name__}", unfilled,
+                      f"names of the keras Dense layers, {dense_names}",
+                      why="every Linear layer must receive weights from the keras Dense layer of the same name")
     updates: list[tuple[nn.Linear, np.ndarray, np.ndarray]] = []
     for layer in dense:
         kernel, bias = (_to_numpy(layer.kernel), _to_numpy(layer.bias))
         linear = linears[layer.name]
         if kernel.T.shape != tuple(linear.weight.shape) or linear.bias is None or bias.shape != tuple(linear.bias.shape):
             torch_bias = None if linear.bias is None else tuple(linear.bias.shape)
-            raise ValueError(f"layer {layer.name!r}: keras kernel {kernel.shape} (in, out) and bias {bias.shape} do not fit "
-                             f"torch weight {tuple(linear.weight.shape)} (out, in) and bias {torch_bias}")
+            raise invalid(f"keras layer {layer.name!r} kernel (in, out) and bias shapes", (kernel.shape, bias.shape),
+                          f"shapes that fit the torch weight {tuple(linear.weight.shape)} (out, in) and bias {torch_bias}")
         updates.append((linear, kernel, bias))
     with torch.no_grad():
         for linear, kernel, bias in updates:
@@ -312,7 +315,7 @@ def model_summaries(keras_model: Any, torch_module: nn.Module, probe_batch: int 
     probe = []
     for tensor in keras_model.inputs:
         if tensor.shape[0] is not None or any(d is None for d in tensor.shape[1:]):
-            raise ValueError(f"keras input {tensor.name!r} must have shape (None, ...) with fixed feature sizes, got {tensor.shape}")
+            raise invalid(f"keras input {tensor.name!r} shape", tensor.shape, "(None, ...) with fixed feature sizes")
         probe.append(torch.zeros((probe_batch, *tensor.shape[1:]), device=device))
     handles = [m.register_forward_hook(hook(name)) for name, m in modules.items()]
     try:

