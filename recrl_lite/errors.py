@@ -35,6 +35,7 @@ __all__ = [
     "invalid_file",
     "check_int",
     "check_number",
+    "is_finite_real",
     "check_choice",
     "check_finite",
     "check_columns",
@@ -108,6 +109,17 @@ def invalid_file(path: Any, expected: str, why: str, *, error: type[E] = ValueEr
     return error(f"not {expected}: {path} ({why})")
 
 
+def is_finite_real(value: Any) -> bool:
+    """True for a real number (not a bool) that is finite as a float; an int beyond the float range
+    (10**400) is not: ``math.isfinite`` would raise OverflowError converting it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
@@ -135,10 +147,12 @@ def check_number(
     expected = f"a finite number in {interval(low, high, low_open, high_open)}"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise invalid_type(name, value, expected)
+    if not is_finite_real(value):
+        raise invalid(name, value, expected)
     v = float(value)
     too_low = low is not None and (v <= low if low_open else v < low)
     too_high = high is not None and (v >= high if high_open else v > high)
-    if not math.isfinite(v) or too_low or too_high:
+    if too_low or too_high:
         raise invalid(name, value, expected)
     return v
 

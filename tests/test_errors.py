@@ -153,3 +153,9 @@ def test_invalid_file_leads_with_what_the_file_should_be() -> None:
     assert isinstance(error, ValueError)
     assert str(error) == "not a recrl_lite checkpoint: /tmp/a.pt (the file is empty)"
     assert isinstance(errors.invalid_file("x.csv", "a CSV table", "binary", error=SchemaError), SchemaError)
+
+
+def test_check_number_refuses_an_int_beyond_the_float_range() -> None:
+    assert not errors.is_finite_real(10**400) and errors.is_finite_real(3)
+    with pytest.raises(ValueError, match=r"invalid x 1000.*: expected a finite number"):
+        errors.check_number("x", 10**400)

@@ -89,7 +89,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from recrl_lite.errors import describe, interval, invalid, invalid_fields, invalid_type
+from recrl_lite.errors import describe, interval, invalid, invalid_fields, invalid_type, is_finite_real
 
 CATEGORY_NAMES = (
     "electronics", "books", "fashion", "home", "beauty",
@@ -178,17 +178,6 @@ _CONFIG_RULES: dict[str, tuple[str, float | None, float | None, bool, bool]] = {
 }
 
 
-def _is_finite_real(value: Any) -> bool:
-    """True for a real number (not a bool) that is finite as a float; an int beyond the float range
-    (10**400) is not: ``math.isfinite`` would raise OverflowError converting it."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
 def _check_field(config: Any, name: str, rule: tuple[str, float | None, float | None, bool, bool]) -> str | None:
     """None if ``config.name`` obeys ``rule``, else 'name=value; expected ...'."""
     kind, low, high, low_open, high_open = rule
@@ -198,7 +187,7 @@ def _check_field(config: Any, name: str, rule: tuple[str, float | None, float | 
     allowed = interval(low, high, low_open, high_open)
     if kind == _RANGE:
         ok = (isinstance(value, tuple) and len(value) == 2
-              and all(_is_finite_real(v) and v >= (low or 0.0) for v in value) and value[0] <= value[1])
+              and all(is_finite_real(v) and v >= (low or 0.0) for v in value) and value[0] <= value[1])
         if ok:
             return None
         return f"{name}={describe(value)}; expected a tuple (low, high) of finite numbers in {allowed}, low <= high"
@@ -206,7 +195,7 @@ def _check_field(config: Any, name: str, rule: tuple[str, float | None, float | 
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             return f"{name}={describe(value)}; expected an int in {allowed}"
     else:
-        if not _is_finite_real(value):
+        if not is_finite_real(value):
             return f"{name}={describe(value)}; expected a finite number in {allowed}"
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
@@ -455,8 +444,7 @@ def _check_user(user: UserProfile, config: ECommerceConfig) -> None:
     if preference.shape != (d,) or not real or not np.isfinite(preference).all():
         problems.append(f"preference={describe(preference)}; expected {d} finite real numbers (embedding_dim)")
     for trait, value, low_open in (("patience", user.patience, True), ("price_sensitivity", user.price_sensitivity, False)):
-        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-        if not number or not math.isfinite(value) or (value <= 0 if low_open else value < 0):
+        if not is_finite_real(value) or (value <= 0 if low_open else value < 0):
             problems.append(f"{trait}={describe(value)}; expected a finite number {'> 0' if low_open else '>= 0'}")
     if problems:
         raise invalid_fields("options['user']", problems)
@@ -608,8 +596,8 @@ class ECommerceEnv(gym.Env[np.ndarray, Any]):
         if len(slate) == 1:
             item = slate[0]
             v = self._base_utility_list[item] - cfg.fatigue_weight * float(self.fatigue[self._category_list[item]])
-            # _sigmoid(v) inlined for speed (-709.0 is _LOGIT_EXP_SAFE): e^v where e^-v would overflow
-            p_click = 1.0 / (1.0 + math.exp(-v)) if v > -709.0 else math.exp(v)
+            # _sigmoid(v) inlined for speed: e^v where e^-v would overflow
+            p_click = 1.0 / (1.0 + math.exp(-v)) if v > _LOGIT_EXP_SAFE else math.exp(v)
             clicked_item = item if u_choice < p_click else -1
         else:
             probs = self.choice_probabilities(slate)
