@@ -3,9 +3,10 @@
 #   make venv    create .venv (once), install requirements.txt and recrl_lite (editable), and
 #                Chromium for the site tests
 #   make book    execute every chapter and build the website into _build/html (-n -W --keep-going)
-#   make test    type check, unit tests, nbval over notebooks/, then `make book` and the site tests,
-#                then every chapter again on shifted seeds and the torch chapters with another
-#                machine's float kernels (scripts/check_chapters.py)
+#   make test    type check, unit tests, nbval over notebooks/ (which re-executes every chapter and
+#                compares its outputs), the website from those checked outputs (`make book-stored`)
+#                and the site tests, then every chapter again on shifted seeds and the torch
+#                chapters with another machine's float kernels (scripts/check_chapters.py)
 #
 # CI runs .ci/run, which runs `make test`.
 
@@ -24,14 +25,14 @@ export PATH := $(abspath $(BIN)):$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JB_FLAGS := --all -W -n --keep-going
 
-.PHONY: help venv chromium book typecheck unit nbval site-test check-seeds check-machines test vendor clean \
+.PHONY: help venv chromium book book-stored typecheck unit nbval site-test check-seeds check-machines test vendor clean \
 	mutation
 
 # The seed shift of `make check-seeds` (any other value must pass too: SHIFT=7 make check-seeds).
 SHIFT ?= 100
 
 help:
-	@echo "make venv | book | test | typecheck | unit | nbval | site-test | check-seeds | check-machines | vendor | clean"
+	@echo "make venv | book | book-stored | test | typecheck | unit | nbval | site-test | check-seeds | check-machines | vendor | clean"
 	@echo "     mutation   (not part of make test)"
 
 ## --------------------------------------------------------------------------- environment
@@ -67,6 +68,20 @@ book: $(STAMP)
 	rm -rf _build/html _build/jupyter_execute
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 
+# The same site from the outputs stored in the notebooks, without executing them (seconds, not the
+# ~17 minutes of `make book`). `make test` uses it after nbval has re-executed every chapter and
+# compared its outputs with the stored ones, so the pages it checks are the ones a reader's
+# `make book` renders. The config is _config.yml with execution off (and the local extension's
+# folder made absolute, since jupyter-book resolves it against the config file's folder).
+book-stored: $(STAMP)
+	rm -rf _build/html _build/jupyter_execute
+	mkdir -p _build
+	sed -e 's/^  execute_notebooks: force$$/  execute_notebooks: "off"/' \
+		-e 's|^    offline_assets: _ext$$|    offline_assets: $(CURDIR)/_ext|' _config.yml > _build/_config.stored.yml
+	grep -q 'execute_notebooks: "off"' _build/_config.stored.yml
+	grep -q 'offline_assets: $(CURDIR)/_ext' _build/_config.stored.yml
+	$(BIN)/jupyter-book build . --config _build/_config.stored.yml $(JB_FLAGS)
+
 ## --------------------------------------------------------------------------- tests
 
 # recrl_lite ships py.typed: its annotations are checked (settings in pyproject.toml)
@@ -76,8 +91,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests --ignore=tests/site
 
+# One kernel per notebook; pytest-xdist runs two notebooks at a time (--dist loadfile keeps every
+# cell of a notebook on one worker, in order). The chapters use one torch thread each.
+NBVAL := -m pytest --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg -n 2 --dist loadfile
 nbval: $(STAMP)
-	$(BIN)/python -m pytest --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python $(NBVAL)
 
 site-test: venv
 	$(BIN)/python -m pytest tests/site
@@ -95,13 +113,13 @@ check-seeds: $(STAMP)
 
 check-machines: $(STAMP)
 	$(BIN)/python scripts/check_chapters.py --aten default --torch-only --jobs 2
-	$(OTHER_CPU) $(BIN)/python -m pytest --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(OTHER_CPU) $(BIN)/python $(NBVAL)
 
 test: venv
 	$(MAKE) typecheck
 	$(MAKE) unit
 	$(MAKE) nbval
-	$(MAKE) book
+	$(MAKE) book-stored
 	$(MAKE) site-test
 	$(MAKE) check-seeds
 	$(MAKE) check-machines

@@ -281,10 +281,15 @@ def test_hybrid_serves_cold_users_from_their_demographics():
 
 
 # ------------------------------------------------------------------------------- bad input
+# Classes, not instances: one instance made at collection would stay fitted if the tests ran twice
+# in one process (as mutmut runs them), and then "not fitted" would not be raised.
 @pytest.mark.parametrize(
-    "model", [Popularity(), UserKNN(), ItemKNN(), MatrixFactorization(), PureSVD(n_factors=2), ContentBased(), Hybrid()]
+    "make_model",
+    [Popularity, UserKNN, ItemKNN, MatrixFactorization, lambda: PureSVD(n_factors=2), ContentBased, Hybrid],
+    ids=["Popularity", "UserKNN", "ItemKNN", "MatrixFactorization", "PureSVD", "ContentBased", "Hybrid"],
 )
-def test_clear_errors(model):
+def test_clear_errors(make_model):
+    model = make_model()
     kwargs = {"user_features": np.ones((4, 2)), "item_features": np.eye(4)}
     with pytest.raises(RuntimeError, match="not fitted"):
         model.score([0])
