@@ -183,7 +183,8 @@ def read_table(path: str | os.PathLike[str], table: str) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file (expected the {table!r} table)")
     try:
-        frame = pd.read_csv(path)
+        # round_trip: pandas before 3.1 reads float64 back up to one ulp off without it
+        frame = pd.read_csv(path, float_precision="round_trip")
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
         why = "the file is empty" if path.stat().st_size == 0 else f"{type(error).__name__}: {error}"
         with path.open("rb") as handle:  # the file's first bytes show what it holds instead

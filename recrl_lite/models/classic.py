@@ -283,8 +283,10 @@ class ItemKNN(Recommender):
         sim = cosine_similarity(x.T, x.T)
         np.fill_diagonal(sim, 0.0)
         if self.k is not None and self.k < self.n_items_:
-            # keep each item's k nearest neighbours (per column: s_{ji} for the j's most similar to i)
-            cut = np.argpartition(-sim, self.k, axis=0)[self.k:, :]
+            # keep each item's k nearest neighbours (per column: s_{ji} for the j's most similar to i);
+            # a stable sort breaks ties by item id on every machine (argpartition's tie order
+            # depends on numpy's version and on the CPU's SIMD code path)
+            cut = np.argsort(-sim, axis=0, kind="stable")[self.k:, :]
             np.put_along_axis(sim, cut, 0.0, axis=0)
         self.X_ = x
         self.similarity_ = sim
