@@ -5,13 +5,15 @@ score = killed / (killed + survived + no tests): a mutant no test reaches counts
 Timeouts, crashes and mutants caught by the type checker count as killed; mutants not yet checked
 (an interrupted run) are listed apart and left out of the score.
 
-    scripts/mutation_scores.py [--csv _build/mutation/scores.csv] [--survivors MODULE]
+    scripts/mutation_scores.py [--csv _build/mutation/scores.csv] [--survivors MODULE] [--kinds]
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
+import os
 import json
 import sys
 from collections import Counter
@@ -40,11 +42,57 @@ def survivors(mutants: Path, module: str) -> list[str]:
     return [name for name, code in exit_codes.items() if status_by_exit_code[code] in NOT_KILLED]
 
 
+def raise_lines(source: Path) -> set[str]:
+    """The stripped text of every line that lies inside a ``raise`` statement of ``source``."""
+    text = source.read_text()
+    lines = text.splitlines()
+    inside: set[str] = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Raise) and node.end_lineno is not None:
+            inside.update(line.strip() for line in lines[node.lineno - 1 : node.end_lineno])
+    return inside
+
+
+def in_error_message(diff: str, raising: set[str]) -> bool:
+    """Whether every line a mutant changes lies inside a ``raise`` (an error's name, text or type)."""
+    removed = [line[1:].strip() for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    return bool(removed) and all(line in raising for line in removed)
+
+
+def survivor_kinds(mutants: Path) -> dict[str, Counter[str]]:
+    """{module: Counter({"error message": n, "behaviour": m})} over the surviving mutants.
+
+    A survivor counts as "error message" when every line it changes sits inside a ``raise``
+    statement of the original module (mostly the argument name or the text of an error); the rest
+    change what the code computes. A heuristic on the text of the diff, stated as such.
+    """
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    project = mutants.resolve().parent
+    here = Path.cwd()
+    kinds: dict[str, Counter[str]] = {}
+    try:
+        os.chdir(project)  # mutmut resolves module paths against the project root
+        for module in module_results(mutants):
+            raising = raise_lines(project / module)
+            counts: Counter[str] = Counter()
+            for name in survivors(mutants, module):
+                diff = get_diff_for_mutant(name, path=module)
+                counts["error message" if in_error_message(diff, raising) else "behaviour"] += 1
+            kinds[module] = counts
+    finally:
+        os.chdir(here)
+    return kinds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mutants", type=Path, default=ROOT / "mutants")
     parser.add_argument("--csv", type=Path, default=ROOT / "_build" / "mutation" / "scores.csv")
     parser.add_argument("--survivors", metavar="MODULE", help="list the surviving mutants of MODULE")
+    parser.add_argument("--kinds", action="store_true",
+                        help="also split the survivors into error-message and behaviour mutants, and "
+                        "give the score with the error-message ones left out")
     args = parser.parse_args()
     if not args.mutants.is_dir():
         print(f"no mutmut results in {args.mutants}: run `make mutation` first", file=sys.stderr)
@@ -72,6 +120,14 @@ def main() -> int:
         print(f"{r['module']:<{width}}  {r['mutants']:7d}  {r['killed']:6d}  {r['survived']:8d}  "
               f"{r['no_tests']:8d}  {r['not_checked']:9d}  {r['score']:5.1%}")
     print(f"(written to {args.csv})")
+    if args.kinds:
+        print(f"\n{'module':<{width}}  survivors in error messages  in behaviour  behaviour score")
+        for module, kinds in survivor_kinds(args.mutants).items():
+            row = next(r for r in rows if r["module"] == module)
+            behaviour = kinds["behaviour"]
+            checked = row["killed"] + behaviour
+            score = row["killed"] / checked if checked else float("nan")
+            print(f"{module:<{width}}  {kinds['error message']:27d}  {behaviour:12d}  {score:15.1%}")
     return 0
 
 
