@@ -1,5 +1,6 @@
 """Environments: the e-commerce simulator (chapter 1 onwards) and its wrappers."""
 
+from recrl_lite.envs.batched import BatchedECommerceEnv
 from recrl_lite.envs.ecommerce import (
     Catalogue,
     ECommerceConfig,
@@ -15,6 +16,7 @@ ENV_ID = "recrl_lite/ECommerce-v0"
 
 __all__ = [
     "ENV_ID",
+    "BatchedECommerceEnv",
     "Catalogue",
     "DiscretiseObservation",
     "ECommerceConfig",
