@@ -11,6 +11,10 @@ sign, a dropped term or a wrong index makes it fail. The mutants they were writt
 
 from __future__ import annotations
 
+import os
+import pickle
+import pickletools
+
 import numpy as np
 import pytest
 import torch
@@ -236,3 +240,25 @@ def test_choice_probabilities_do_not_overflow() -> None:
     env.reset(seed=SEEDS[0])
     probs = env.choice_probabilities([0, 1, 2])
     assert np.isfinite(probs).all() and probs.sum() == pytest.approx(1.0) and probs[-1] < 1e-100
+
+
+# ------------------------------------------------------------------ the checkpoint's pickle scanner
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_the_pickle_scanner_names_every_global_in_every_protocol(protocol):
+    from recrl_lite.agents.base import _globals_of_pickle
+
+    # protocols 0-3 write GLOBAL opcodes; 4 and 5 write STACK_GLOBAL, whose second module string
+    # is fetched from the memo (BINGET)
+    assert _globals_of_pickle(pickle.dumps([os.system, os.getcwd], protocol=protocol)) == [
+        f"{os.system.__module__}.system", f"{os.getcwd.__module__}.getcwd"]
+
+
+def test_the_pickle_scanner_follows_the_memo_past_256_entries_and_stops_at_stop():
+    from recrl_lite.agents.base import _globals_of_pickle
+
+    many = [f"s{i}" for i in range(300)] + [os.system, os.getcwd]  # the memo index no longer fits a byte
+    data = pickle.dumps(many, protocol=4)
+    assert "LONG_BINGET" in {op.name for op, _, _ in pickletools.genops(data)}
+    assert _globals_of_pickle(data) == [f"{os.system.__module__}.system", f"{os.getcwd.__module__}.getcwd"]
+    # only the first pickle is ever unpickled: what follows its STOP is not read
+    assert _globals_of_pickle(pickle.dumps(1) + pickle.dumps(os.system)) == []

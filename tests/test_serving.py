@@ -128,3 +128,30 @@ def test_bad_input_gets_a_clear_error(env):
     wrong = Recommender(lambda o: np.zeros((len(o), 3)), base.config.n_items, base.layout)
     with pytest.raises(ValueError, match=rf"invalid score_fn output shape \(1, 3\): expected \(1, {n_items}\)"):
         wrong.recommend(obs, 2)
+
+
+# ------------------------------------------------------------------ mutation survivors (issue 11)
+def test_slot_probabilities_without_exploration_is_the_allowed_argmax():
+    from recrl_lite.agents.serving import slot_probabilities
+
+    scores = np.array([[0.1, 0.9, 0.5, 0.7], [3.0, 2.0, 1.0, 0.0]])
+    allowed = np.array([[True, False, True, True], [False, True, True, False]])
+    greedy = slot_probabilities(scores, allowed, None)
+    # row 0: item 1 scores best but is excluded, so item 3; row 1: item 1
+    np.testing.assert_array_equal(greedy, [[0.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]])
+    explore = slot_probabilities(scores, allowed, Exploration(epsilon=0.3))
+    # epsilon spread uniformly over the allowed items, the rest on the argmax
+    np.testing.assert_allclose(explore, [[0.1, 0.0, 0.1, 0.8], [0.0, 0.85, 0.15, 0.0]])
+
+
+def test_recommendations_frame_has_one_row_per_rank_with_the_public_ids_beside_the_items():
+    from recrl_lite.agents.serving import Recommendations
+
+    recs = Recommendations(items=np.array([[2, 0], [1, 3]]), scores=np.array([[0.9, 0.5], [0.8, 0.1]]),
+                           propensities=np.ones((2, 2)), item_ids=np.array([[102, 100], [101, 103]]))
+    frame = recs.to_frame()
+    assert list(frame.columns) == ["row", "rank", "item", "item_id", "score", "propensity"]
+    assert frame["row"].tolist() == [0, 0, 1, 1] and frame["rank"].tolist() == [0, 1, 0, 1]
+    assert frame["item"].tolist() == [2, 0, 1, 3] and frame["item_id"].tolist() == [102, 100, 101, 103]
+    assert list(Recommendations(recs.items, recs.scores, recs.propensities).to_frame().columns) == [
+        "row", "rank", "item", "score", "propensity"]

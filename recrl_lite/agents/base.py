@@ -207,6 +207,7 @@ def _globals_of_pickle(data: bytes) -> list[str]:
 
     A ``STACK_GLOBAL`` takes its module and name from the stack, so the strings pushed (or fetched
     from the memo) just before it are tracked; one that cannot be traced reads ``<unknown>``.
+    ``genops`` ends at the first ``STOP``: bytes after it are never unpickled, so never scanned.
     """
     found: list[str] = []
     memo: dict[int, str | None] = {}
@@ -230,8 +231,6 @@ def _globals_of_pickle(data: bytes) -> list[str]:
                 recent.append(memo.get(int(arg)))  # type: ignore[arg-type]
             elif opcode.name not in ("PROTO", "FRAME"):
                 recent.append(None)
-            if opcode.name == "STOP":
-                break
     except Exception:  # noqa: BLE001  garbage after a valid start: the globals seen so far still count
         pass
     return found
