@@ -155,3 +155,49 @@ def test_recommendations_frame_has_one_row_per_rank_with_the_public_ids_beside_t
     assert frame["item"].tolist() == [2, 0, 1, 3] and frame["item_id"].tolist() == [102, 100, 101, 103]
     assert list(Recommendations(recs.items, recs.scores, recs.propensities).to_frame().columns) == [
         "row", "rank", "item", "score", "propensity"]
+
+
+def test_policy_scores_reads_each_kind_of_agent_in_order_of_precedence():
+    import torch
+
+    obs = np.zeros((2, 3))
+    values = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
+
+    class QAgent:  # DQN: Q-values win over everything else it may also have
+        def q_values(self, o):
+            return values.astype(np.float32)
+
+        def logits(self, o):
+            raise AssertionError("q_values come first")
+
+    class OffPolicyAgent:  # off-policy REINFORCE: log-probabilities, a zero floored at 1e-300
+        def policy_probabilities(self, o):
+            return np.array([[0.2, 0.8, 0.0], [0.5, 0.25, 0.25]])
+
+        def logits(self, o):
+            raise AssertionError("policy_probabilities come before logits")
+
+    class TorchAgent:  # REINFORCE: torch logits, detached to float64 numpy
+        def logits(self, o):
+            return torch.tensor(values, requires_grad=True) * 2.0
+
+        def _logits(self, o):
+            raise AssertionError("the public logits come first")
+
+    class PrivateLogits:
+        def _logits(self, o):
+            return values.tolist()
+
+    for agent, want in [
+        (QAgent(), values.astype(np.float32).astype(np.float64)),
+        (OffPolicyAgent(), np.log(np.maximum([[0.2, 0.8, 0.0], [0.5, 0.25, 0.25]], 1e-300))),
+        (TorchAgent(), values * 2.0),
+        (PrivateLogits(), values),
+        (lambda o: values + 1.0, values + 1.0),
+    ]:
+        got = policy_scores(agent)(obs)
+        assert isinstance(got, np.ndarray) and got.dtype == np.float64, type(agent).__name__
+        np.testing.assert_array_equal(got, want)
+    assert np.isfinite(policy_scores(OffPolicyAgent())(obs)).all()  # log 0 floored, not -inf
+    # the scorer is named after its policy, so errors about its scores say which
+    assert policy_scores(QAgent()).__qualname__ == "policy_scores(QAgent)"
