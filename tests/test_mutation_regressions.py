@@ -262,3 +262,50 @@ def test_the_pickle_scanner_follows_the_memo_past_256_entries_and_stops_at_stop(
     assert _globals_of_pickle(data) == [f"{os.system.__module__}.system", f"{os.getcwd.__module__}.getcwd"]
     # only the first pickle is ever unpickled: what follows its STOP is not read
     assert _globals_of_pickle(pickle.dumps(1) + pickle.dumps(os.system)) == []
+
+
+# ------------------------------------------------------------------ bandits
+def test_the_linear_contextual_problem_has_the_documented_means():
+    from recrl_lite.agents.bandits import LinearContextualBandit
+
+    problem = LinearContextualBandit(n_arms=4, dim=6, problem_seed=3)
+    theta = problem.theta
+    assert theta.shape == (4, 6)
+    np.testing.assert_array_equal(theta[:, 0], 0.5)  # the intercept
+    np.testing.assert_allclose(np.linalg.norm(theta[:, 1:], axis=1), 0.4)  # 0.4 u_a, u_a a unit vector
+    problem.reset(11)
+    for _ in range(20):  # mu = 0.5 + 0.4 u_a.z with z on the unit sphere: inside [0.1, 0.9]
+        x = problem.observe()
+        assert x[0] == 1.0 and np.isclose(np.linalg.norm(x[1:]), 1.0)
+        mu = problem.expected_rewards()
+        np.testing.assert_allclose(mu, theta @ x)
+        assert np.all((0.1 - 1e-12 <= mu) & (mu <= 0.9 + 1e-12))
+
+
+def test_run_contextual_bandit_is_reproducible_from_its_seed_alone():
+    from recrl_lite.agents.bandits import LinearContextualBandit, LinearThompson, run_contextual_bandit
+
+    def run(seed):
+        return run_contextual_bandit(LinearThompson(4, 6), LinearContextualBandit(4, 6, problem_seed=0), 60, seed=seed)
+
+    first = run(5)
+    np.testing.assert_array_equal(first, run(5))
+    # the seed reaches the problem's contexts and rewards: another seed gives another regret curve
+    assert not np.array_equal(first, run(6))
+    # and a problem reset beforehand is re-seeded, not continued
+    problem = LinearContextualBandit(4, 6, problem_seed=0)
+    problem.reset(123)
+    problem.observe()
+    np.testing.assert_array_equal(run_contextual_bandit(LinearThompson(4, 6), problem, 60, seed=5), first)
+
+
+def test_thompson_takes_binary_rewards_as_they_are_and_draws_only_for_fractional_ones():
+    from recrl_lite.agents.bandits import BetaBernoulliThompson
+
+    bandit = BetaBernoulliThompson(3, seed=0)
+    state = bandit.rng.bit_generator.state
+    bandit.update(0, 1.0)
+    bandit.update(1, 0.0)
+    assert bandit.rng.bit_generator.state == state  # no coin flipped for a 0 or a 1
+    bandit.update(2, 0.5)
+    assert bandit.rng.bit_generator.state != state  # a Bernoulli(0.5) trial
