@@ -42,19 +42,26 @@ def survivors(mutants: Path, module: str) -> list[str]:
     return [name for name, code in exit_codes.items() if status_by_exit_code[code] in NOT_KILLED]
 
 
-def raise_lines(source: Path) -> set[str]:
-    """The stripped text of every line that lies inside a ``raise`` statement of ``source``."""
+# recrl_lite.errors' checkers: a call to one is an error's name, value and text, like a raise
+CHECKERS = {"check_int", "check_number", "check_choice", "check_finite", "check_columns"}
+
+
+def error_lines(source: Path) -> set[str]:
+    """The stripped text of every line inside a ``raise`` statement of ``source`` or a call of one
+    of ``recrl_lite.errors``' checkers (which raise the error themselves)."""
     text = source.read_text()
     lines = text.splitlines()
     inside: set[str] = set()
     for node in ast.walk(ast.parse(text)):
-        if isinstance(node, ast.Raise) and node.end_lineno is not None:
+        checker = isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in CHECKERS
+        if (isinstance(node, ast.Raise) or checker) and node.end_lineno is not None:
             inside.update(line.strip() for line in lines[node.lineno - 1 : node.end_lineno])
     return inside
 
 
 def in_error_message(diff: str, raising: set[str]) -> bool:
-    """Whether every line a mutant changes lies inside a ``raise`` (an error's name, text or type)."""
+    """Whether every line a mutant changes lies inside a ``raise`` or a checker call (an error's
+    name, text, type or bounds)."""
     removed = [line[1:].strip() for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
     return bool(removed) and all(line in raising for line in removed)
 
@@ -63,8 +70,8 @@ def survivor_kinds(mutants: Path) -> dict[str, Counter[str]]:
     """{module: Counter({"error message": n, "behaviour": m})} over the surviving mutants.
 
     A survivor counts as "error message" when every line it changes sits inside a ``raise``
-    statement of the original module (mostly the argument name or the text of an error); the rest
-    change what the code computes. A heuristic on the text of the diff, stated as such.
+    statement or a checker call of the original module (mostly the argument name or the text of an
+    error); the rest change what the code computes, or which inputs are refused. A heuristic on the text of the diff, stated as such.
     """
     from mutmut.mutation.diff_apply import get_diff_for_mutant
 
@@ -74,7 +81,7 @@ def survivor_kinds(mutants: Path) -> dict[str, Counter[str]]:
     try:
         os.chdir(project)  # mutmut resolves module paths against the project root
         for module in module_results(mutants):
-            raising = raise_lines(project / module)
+            raising = error_lines(project / module)
             counts: Counter[str] = Counter()
             for name in survivors(mutants, module):
                 diff = get_diff_for_mutant(name, path=module)
